@@ -112,6 +112,12 @@ SYNOD_WUR int synod_aead_decrypt(synod_aead_t alg, uint8_t *m, const uint8_t *c,
 
 /* --- scrypt (RFC 7914), for passphrase-encrypted key files -------------------- */
 
+/* Memory synod_scrypt() may use (128 r (N + 2) + 128 r p bytes): 1 GiB and
+ * 1 MiB, enough for N = 2^20, r = 8. Larger parameters give SYNOD_ETOOBIG,
+ * so a hostile key file cannot make the client allocate without bound. N
+ * not a power of two above 1, r or p zero, or outlen zero give SYNOD_EINVAL. */
+#define SYNOD_SCRYPT_MAX_MEM ((UINT64_C(1) << 30) + (UINT64_C(1) << 20))
+
 SYNOD_WUR int synod_scrypt(uint8_t *out, size_t outlen, const char *pass,
                            size_t passlen, const uint8_t *salt, size_t saltlen,
                            uint64_t n, uint32_t r, uint32_t p);
