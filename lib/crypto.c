@@ -66,6 +66,8 @@ int synod_memeq(const void *a, const void *b, size_t len) {
 int synod_sha256(uint8_t out[static SYNOD_SHA256_BYTES], const uint8_t *in,
                  size_t inlen) {
   unsigned int outlen = 0;
+  if (inlen && !in)
+    return SYNOD_EINVAL;
   if (EVP_Digest(nonnull(in), inlen, out, &outlen, EVP_sha256(), NULL) != 1 ||
       outlen != SYNOD_SHA256_BYTES)
     return fail(SYNOD_ECRYPTO);
@@ -111,8 +113,13 @@ int synod_ed25519_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
   int rc = SYNOD_ECRYPTO;
   EVP_MD_CTX *md = NULL;
   size_t siglen = SYNOD_ED25519_SIG_BYTES;
-  EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sk,
-                                               SYNOD_ED25519_SECRET_BYTES);
+  EVP_PKEY *key = NULL;
+  if (mlen && !m) {
+    rc = SYNOD_EINVAL;
+    goto out;
+  }
+  key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sk,
+                                     SYNOD_ED25519_SECRET_BYTES);
   if (!key)
     goto out;
   if (!(md = EVP_MD_CTX_new())) {
@@ -140,8 +147,11 @@ int synod_ed25519_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
                          const uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]) {
   int rc = SYNOD_EVERIFY;
   EVP_MD_CTX *md = NULL;
-  EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk,
-                                              SYNOD_ED25519_PUBLIC_BYTES);
+  EVP_PKEY *key = NULL;
+  if (mlen && !m)
+    goto out;
+  key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk,
+                                    SYNOD_ED25519_PUBLIC_BYTES);
   if (!key)
     goto out;
   if (!(md = EVP_MD_CTX_new()))
@@ -268,6 +278,8 @@ out:
 int synod_hkdf_sha256_extract(uint8_t prk[static SYNOD_SHA256_BYTES],
                               const uint8_t *salt, size_t saltlen,
                               const uint8_t *ikm, size_t ikmlen) {
+  if ((saltlen && !salt) || (ikmlen && !ikm))
+    return SYNOD_EINVAL;
   /* An absent salt is HashLen zero bytes (RFC 5869 section 2.2); HMAC pads
    * an empty key with zeros, so leaving it out gives the same PRK. */
   return hkdf(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, prk, SYNOD_SHA256_BYTES, ikm,

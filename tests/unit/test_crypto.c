@@ -124,6 +124,9 @@ static void test_ed25519_roundtrip(void) {
   /* Empty message, NULL pointer. */
   CU_ASSERT_EQUAL(synod_ed25519_sign(sig, NULL, 0, sk), 0);
   CU_ASSERT_EQUAL(synod_ed25519_verify(sig, NULL, 0, pk), 0);
+  /* A NULL message with a length is a caller bug, never a read. */
+  CU_ASSERT_EQUAL(synod_ed25519_verify(sig, NULL, 1, pk), SYNOD_EVERIFY);
+  CU_ASSERT_EQUAL(synod_ed25519_sign(sig, NULL, 1, sk), SYNOD_EINVAL);
   synod_wipe(sk, sizeof sk);
 }
 
@@ -362,6 +365,19 @@ static void test_hkdf_wycheproof(void) {
   run_wycheproof("hkdf_sha256_test.json", "hkdf-sha256", hkdf_case);
 }
 
+static void test_hkdf_contract(void) {
+  uint8_t prk[32], out[8161];
+  CU_ASSERT_EQUAL(synod_hkdf_sha256_extract(prk, NULL, 0, NULL, 1),
+                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_hkdf_sha256_extract(prk, NULL, 1, prk, 1),
+                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_hkdf_sha256_extract(prk, NULL, 0, NULL, 0), 0);
+  CU_ASSERT_EQUAL(synod_hkdf_sha256_expand(out, 8160, prk, 32, NULL, 0), 0);
+  CU_ASSERT_EQUAL(synod_hkdf_sha256_expand(out, 8161, prk, 32, NULL, 0),
+                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_hkdf_sha256_expand(out, 0, prk, 32, NULL, 0), 0);
+}
+
 /* --- helpers ------------------------------------------------------------------ */
 
 static void test_memeq(void) {
@@ -403,6 +419,7 @@ static void test_sha256(void) {
   uint8_t out[32];
   CU_ASSERT_EQUAL(synod_sha256(out, (const uint8_t *)"abc", 3), 0);
   CU_ASSERT(memcmp(out, want, 32) == 0);
+  CU_ASSERT_EQUAL(synod_sha256(out, NULL, 1), SYNOD_EINVAL);
 }
 
 static void hex_to(uint8_t *out, const char *hex, size_t len) {
@@ -450,6 +467,7 @@ static CU_TestInfo crypto_tests[] = {
     {"aes128gcm_wycheproof", test_aes128gcm_wycheproof},
     {"aead_contract", test_aead_contract},
     {"hkdf_wycheproof", test_hkdf_wycheproof},
+    {"hkdf_contract", test_hkdf_contract},
     {"memeq", test_memeq},
     {"wipe", test_wipe},
     {"random", test_random},
