@@ -21,7 +21,7 @@ static unsigned in_range(unsigned c, unsigned lo, unsigned hi) {
   return ~lt_mask(c, lo) & ~lt_mask(hi, c);
 }
 
-/* --- hex ------------------------------------------------------------------- */
+/* --- hex ------------------------------------------------------------------ */
 
 size_t synod_hex_encoded_len(size_t binlen) {
   return binlen > SIZE_MAX / 2 ? SIZE_MAX : 2 * binlen;
@@ -83,7 +83,7 @@ int synod_hex_decode(uint8_t *out, size_t outlen, size_t *binlen,
   return 0;
 }
 
-/* --- base64 core ------------------------------------------------------------ */
+/* --- base64 core ---------------------------------------------------------- */
 
 /* The two alphabets differ only in the characters for 62 and 63. */
 typedef struct alphabet {
@@ -125,8 +125,8 @@ static size_t b64_len(size_t binlen, int pad) {
   return groups * 4 + tail;
 }
 
-static int b64_encode(char *out, size_t outlen, const uint8_t *in,
-                      size_t inlen, const alphabet_t *a, int pad) {
+static int b64_encode(char *out, size_t outlen, const uint8_t *in, size_t inlen,
+                      const alphabet_t *a, int pad) {
   size_t need = b64_len(inlen, pad);
   if (need == SIZE_MAX || outlen <= need)
     return SYNOD_ETOOBIG;
@@ -201,7 +201,7 @@ static int b64_decode_chars(uint8_t *out, const char *in, size_t nchars,
   return 0;
 }
 
-/* --- base64 ----------------------------------------------------------------- */
+/* --- base64 --------------------------------------------------------------- */
 
 size_t synod_base64_encoded_len(size_t binlen) {
   return b64_len(binlen, 1);
@@ -239,7 +239,7 @@ int synod_base64_decode(uint8_t *out, size_t outlen, size_t *binlen,
   return 0;
 }
 
-/* --- base64url -------------------------------------------------------------- */
+/* --- base64url ------------------------------------------------------------ */
 
 size_t synod_base64url_encoded_len(size_t binlen) {
   return b64_len(binlen, 0);

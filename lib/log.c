@@ -54,7 +54,7 @@ const char *synod_log_level_name(synod_log_level_t level) {
   return level <= SYNOD_LOG_TRACE ? level_names[level] : "unknown";
 }
 
-/* --- line assembly ----------------------------------------------------------- */
+/* --- line assembly -------------------------------------------------------- */
 
 /* A line is gathered here and handed to stdio in one fwrite, so lines from
  * several processes sharing stderr do not interleave (below 4 KiB). */
@@ -90,8 +90,9 @@ static void put_str(writer_t *w, const char *s) {
 
 static void put_u_escape(writer_t *w, unsigned cp) {
   static const char hex[] = "0123456789abcdef";
-  char e[6] = {'\\', 'u', hex[cp >> 12 & 15u], hex[cp >> 8 & 15u],
-               hex[cp >> 4 & 15u], hex[cp & 15u]};
+  char e[6] = {'\\', 'u'};
+  for (unsigned i = 0; i < 4; i++)
+    e[2 + i] = hex[cp >> (12 - 4 * i) & 15u];
   put(w, e, sizeof e);
 }
 
@@ -155,7 +156,8 @@ static void put_value(writer_t *w, const char *s, size_t n, int force_quotes) {
     unsigned char c = p[i];
     if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
       size_t j = i + 1; /* copy the run of plain characters at once */
-      while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+      while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' &&
+             p[j] != '\\')
         j++;
       put(w, s + i, j - i);
       i = j;
@@ -205,9 +207,18 @@ static void put_value(writer_t *w, const char *s, size_t n, int force_quotes) {
   put(w, "\"", 1);
 }
 
-/* --- kvfmt conversions ------------------------------------------------------- */
+/* --- kvfmt conversions ---------------------------------------------------- */
 
-typedef enum length_mod { LEN_NONE, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_Z, LEN_J, LEN_T } length_mod_t;
+typedef enum length_mod {
+  LEN_NONE,
+  LEN_HH,
+  LEN_H,
+  LEN_L,
+  LEN_LL,
+  LEN_Z,
+  LEN_J,
+  LEN_T
+} length_mod_t;
 
 static intmax_t arg_signed(va_list *ap, length_mod_t len) {
   switch (len) {
@@ -408,8 +419,8 @@ static void put_timestamp(writer_t *w) {
   long ms = ts.tv_nsec / 1000000;
   if (ms < 0 || ms > 999)
     ms = 0;
-  char frac[6] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10),
-                  (char)('0' + ms % 10), 'Z', '\0'};
+  char frac[8];
+  snprintf(frac, sizeof frac, ".%03ldZ", ms);
   put_str(w, frac);
 }
 

@@ -29,10 +29,10 @@
  * compile time: char buf[SYNOD_BASE64_ENCODED_LEN(32) + 1]. */
 #define SYNOD_HEX_ENCODED_LEN(n)    (2 * (n))
 #define SYNOD_BASE64_ENCODED_LEN(n) ((((n) + 2) / 3) * 4)
-#define SYNOD_BASE64URL_ENCODED_LEN(n)                                       \
+#define SYNOD_BASE64URL_ENCODED_LEN(n)                                         \
   (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
 
-/* --- hex ------------------------------------------------------------------- */
+/* --- hex ------------------------------------------------------------------ */
 
 /* Characters (without the NUL) encoding binlen bytes, or SIZE_MAX when
  * that does not fit in size_t. */
@@ -44,8 +44,7 @@ size_t synod_hex_decoded_len(size_t hexlen);
 
 /* Lowercase hex of in[0..inlen) and a NUL into out[0..outlen).
  * SYNOD_ETOOBIG when outlen < synod_hex_encoded_len(inlen) + 1. */
-int synod_hex_encode(char *out, size_t outlen, const uint8_t *in,
-                     size_t inlen);
+int synod_hex_encode(char *out, size_t outlen, const uint8_t *in, size_t inlen);
 
 /* Decodes in[0..inlen) (either case) into out; *binlen (if not NULL)
  * receives the byte count. SYNOD_EPARSE on an odd length or a non-hex
@@ -53,7 +52,7 @@ int synod_hex_encode(char *out, size_t outlen, const uint8_t *in,
 SYNOD_WUR int synod_hex_decode(uint8_t *out, size_t outlen, size_t *binlen,
                                const char *in, size_t inlen);
 
-/* --- base64, standard alphabet, padded (RFC 4648 section 4) ----------------- */
+/* --- base64, standard alphabet, padded (RFC 4648 section 4) --------------- */
 
 /* Characters (without the NUL) encoding binlen bytes, or SIZE_MAX. */
 size_t synod_base64_encoded_len(size_t binlen);
@@ -74,7 +73,7 @@ int synod_base64_encode(char *out, size_t outlen, const uint8_t *in,
 SYNOD_WUR int synod_base64_decode(uint8_t *out, size_t outlen, size_t *binlen,
                                   const char *in, size_t inlen);
 
-/* --- base64url, no padding (RFC 4648 section 5, as in JWS / RFC 7515) ------- */
+/* --- base64url, no padding (RFC 4648 section 5, as in JWS / RFC 7515) ----- */
 
 /* Characters (without the NUL) encoding binlen bytes, or SIZE_MAX. */
 size_t synod_base64url_encoded_len(size_t binlen);

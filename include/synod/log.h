@@ -3,7 +3,7 @@
  *
  * One line per call:
  *
- *   ts=2024-05-01T12:34:56.789Z level=info msg="peer connected" peer=alpha port=4433
+ *   ts=2024-05-01T12:34:56.789Z level=info msg="peer up" peer=alpha port=4433
  *
  * ts is RFC 3339 UTC with milliseconds. Every value (and msg, which is always
  * quoted) is logfmt-quoted where needed, so a string from a peer can neither
@@ -70,8 +70,8 @@ const char *synod_log_level_name(synod_log_level_t level);
  * format whose literal text (keys, '=', spaces) is copied and whose
  * conversions are each written as one logfmt value:
  *
- *   synod_log(SYNOD_LOG_INFO, "peer connected", "peer=%s port=%u", name, port);
- *   synod_log(SYNOD_LOG_WARN, "bad frame", "peer=%.*s len=%zu", (int)n, buf, len);
+ *   synod_log(SYNOD_LOG_INFO, "peer up", "peer=%s port=%u", name, port);
+ *   synod_log(SYNOD_LOG_WARN, "bad frame", "id=%.*s len=%zu", (int)n, id, len);
  *
  * Supported conversions: %s %c %d %i %u %x %X %o %f %e %g %p and %%, with
  * the length modifiers hh h l ll z j t and a precision (".N" or ".*");
@@ -81,8 +81,8 @@ const char *synod_log_level_name(synod_log_level_t level);
  * (null). msg and kvfmt may be NULL. Strings are only read during the call.
  * Literal bytes of kvfmt outside printable ASCII are written as '?'.
  */
-void synod_log(synod_log_level_t level, const char *msg, const char *kvfmt,
-               ...) __attribute__((format(printf, 3, 4)));
+void synod_log(synod_log_level_t level, const char *msg, const char *kvfmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* synod_log with a va_list, which it consumes. */
 void synod_vlog(synod_log_level_t level, const char *msg, const char *kvfmt,

@@ -6,16 +6,15 @@
 #include "synod/encoding.h"
 
 /* RFC 4648 section 10: the encodings of the prefixes of "foobar". */
-static const char *const rfc_input[] = {"", "f", "fo", "foo", "foob", "fooba",
-                                        "foobar"};
+static const char *const rfc_input[] = {"",     "f",     "fo",    "foo",
+                                        "foob", "fooba", "foobar"};
 static const char *const rfc_base64[] = {
     "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 static const char *const rfc_base16[] = {
     "", "66", "666F", "666F6F", "666F6F62", "666F6F6261", "666F6F626172"};
 /* The same without padding, in the URL alphabet (section 5 and 3.2). */
-static const char *const rfc_base64url[] = {"",       "Zg",      "Zm8",
-                                            "Zm9v",   "Zm9vYg",  "Zm9vYmE",
-                                            "Zm9vYmFy"};
+static const char *const rfc_base64url[] = {
+    "", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
 #define RFC_N (sizeof rfc_input / sizeof rfc_input[0])
 
 static const uint8_t *u8(const char *s) {
@@ -71,22 +70,32 @@ static void test_hex_all_bytes(void) {
 static void test_hex_rejects(void) {
   uint8_t bin[8];
   char out[8];
-  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, "6", 1), SYNOD_EPARSE);
-  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, "666", 3), SYNOD_EPARSE);
-  const char *bad[] = {"6g", "0x", " 6", "6 ", "g0", "6\n", "+1", "-1", "@0", "`0", "G0", "/0", ":0"};
+  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, "6", 1),
+                  SYNOD_EPARSE);
+  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, "666", 3),
+                  SYNOD_EPARSE);
+  const char *bad[] = {"6g", "0x", " 6", "6 ", "g0", "6\n", "+1",
+                       "-1", "@0", "`0", "G0", "/0", ":0"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, bad[i], 2), SYNOD_EPARSE);
+    CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, bad[i], 2),
+                    SYNOD_EPARSE);
   /* An embedded NUL is a bad character, not an end of string. */
-  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, "66\0" "0", 4), SYNOD_EPARSE);
+  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL,
+                                   "66\0"
+                                   "0",
+                                   4),
+                  SYNOD_EPARSE);
   /* A failed decode leaves no partial output behind. */
   memset(bin, 0xaa, sizeof bin);
-  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, "0102030z", 8), SYNOD_EPARSE);
+  CU_ASSERT_EQUAL(synod_hex_decode(bin, sizeof bin, NULL, "0102030z", 8),
+                  SYNOD_EPARSE);
   for (size_t i = 0; i < 4; i++)
     CU_ASSERT_EQUAL(bin[i], 0);
   /* Buffers one byte too small. */
   CU_ASSERT_EQUAL(synod_hex_decode(bin, 2, NULL, "666f6f", 6), SYNOD_ETOOBIG);
   CU_ASSERT_EQUAL(synod_hex_decode(bin, 3, NULL, "666f6f", 6), 0);
-  CU_ASSERT_EQUAL(synod_hex_encode(out, 6, u8("foo"), 3), SYNOD_ETOOBIG); /* no room for NUL */
+  CU_ASSERT_EQUAL(synod_hex_encode(out, 6, u8("foo"), 3),
+                  SYNOD_ETOOBIG); /* no room for NUL */
   CU_ASSERT_EQUAL(synod_hex_encode(out, 7, u8("foo"), 3), 0);
   CU_ASSERT_EQUAL(synod_hex_encode(NULL, 0, u8(""), 0), SYNOD_ETOOBIG);
   CU_ASSERT_EQUAL(synod_hex_encoded_len(SIZE_MAX / 2 + 1), SIZE_MAX);
@@ -108,8 +117,10 @@ static void test_base64_rfc4648(void) {
     CU_ASSERT_EQUAL(n, mlen);
     CU_ASSERT_EQUAL(memcmp(bin, m, mlen), 0);
     if (mlen) {
-      CU_ASSERT_EQUAL(synod_base64_decode(bin, mlen - 1, &n, b, blen), SYNOD_ETOOBIG);
-      CU_ASSERT_EQUAL(synod_base64_encode(out, blen, u8(m), mlen), SYNOD_ETOOBIG);
+      CU_ASSERT_EQUAL(synod_base64_decode(bin, mlen - 1, &n, b, blen),
+                      SYNOD_ETOOBIG);
+      CU_ASSERT_EQUAL(synod_base64_encode(out, blen, u8(m), mlen),
+                      SYNOD_ETOOBIG);
     }
   }
 }
@@ -129,8 +140,10 @@ static void test_base64url_rfc4648(void) {
     CU_ASSERT_EQUAL(n, mlen);
     CU_ASSERT_EQUAL(memcmp(bin, m, mlen), 0);
     if (mlen) {
-      CU_ASSERT_EQUAL(synod_base64url_decode(bin, mlen - 1, &n, b, blen), SYNOD_ETOOBIG);
-      CU_ASSERT_EQUAL(synod_base64url_encode(out, blen, u8(m), mlen), SYNOD_ETOOBIG);
+      CU_ASSERT_EQUAL(synod_base64url_decode(bin, mlen - 1, &n, b, blen),
+                      SYNOD_ETOOBIG);
+      CU_ASSERT_EQUAL(synod_base64url_encode(out, blen, u8(m), mlen),
+                      SYNOD_ETOOBIG);
     }
   }
 }
@@ -138,7 +151,8 @@ static void test_base64url_rfc4648(void) {
 /* Characters 62 and 63 differ between the alphabets (RFC 4648 tables 1
  * and 2); every byte value survives a round trip through both. */
 static void test_base64_alphabets(void) {
-  static const uint8_t fbefbe[3] = {0xfb, 0xef, 0xbe}, ones[3] = {0xff, 0xff, 0xff};
+  static const uint8_t fbefbe[3] = {0xfb, 0xef, 0xbe},
+                       ones[3] = {0xff, 0xff, 0xff};
   char out[8];
   CU_ASSERT_EQUAL(synod_base64_encode(out, sizeof out, fbefbe, 3), 0);
   CU_ASSERT_STRING_EQUAL(out, "++++");
@@ -157,11 +171,13 @@ static void test_base64_alphabets(void) {
   for (size_t len = 0; len <= 256; len += 1) {
     CU_ASSERT_EQUAL_FATAL(synod_base64_encode(b64, sizeof b64, all, len), 0);
     CU_ASSERT_EQUAL(strlen(b64), synod_base64_encoded_len(len));
-    CU_ASSERT_EQUAL(synod_base64_decode(back, sizeof back, &n, b64, strlen(b64)), 0);
+    CU_ASSERT_EQUAL(
+        synod_base64_decode(back, sizeof back, &n, b64, strlen(b64)), 0);
     CU_ASSERT(n == len && memcmp(all, back, len) == 0);
     CU_ASSERT_EQUAL_FATAL(synod_base64url_encode(b64, sizeof b64, all, len), 0);
     CU_ASSERT_EQUAL(strlen(b64), synod_base64url_encoded_len(len));
-    CU_ASSERT_EQUAL(synod_base64url_decode(back, sizeof back, &n, b64, strlen(b64)), 0);
+    CU_ASSERT_EQUAL(
+        synod_base64url_decode(back, sizeof back, &n, b64, strlen(b64)), 0);
     CU_ASSERT(n == len && memcmp(all, back, len) == 0);
   }
 }
@@ -191,9 +207,11 @@ static void test_base64_rejects(void) {
       fprintf(stderr, "accepted bad base64 \"%s\": %d\n", bad[i], rc);
     CU_ASSERT_EQUAL(rc, SYNOD_EPARSE);
   }
-  CU_ASSERT_EQUAL(synod_base64_decode(bin, sizeof bin, NULL, "Zm\0v", 4), SYNOD_EPARSE);
+  CU_ASSERT_EQUAL(synod_base64_decode(bin, sizeof bin, NULL, "Zm\0v", 4),
+                  SYNOD_EPARSE);
   memset(bin, 0xaa, sizeof bin);
-  CU_ASSERT_EQUAL(synod_base64_decode(bin, sizeof bin, NULL, "Zm9vYmF!", 8), SYNOD_EPARSE);
+  CU_ASSERT_EQUAL(synod_base64_decode(bin, sizeof bin, NULL, "Zm9vYmF!", 8),
+                  SYNOD_EPARSE);
   for (size_t i = 0; i < 6; i++)
     CU_ASSERT_EQUAL(bin[i], 0);
 }
@@ -211,8 +229,9 @@ static void test_base64url_rejects(void) {
   };
   uint8_t bin[16];
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-    CU_ASSERT_EQUAL(synod_base64url_decode(bin, sizeof bin, NULL, bad[i], strlen(bad[i])),
-                    SYNOD_EPARSE);
+    CU_ASSERT_EQUAL(
+        synod_base64url_decode(bin, sizeof bin, NULL, bad[i], strlen(bad[i])),
+        SYNOD_EPARSE);
 }
 
 /* Over every final group with one and with two '=', a string decodes iff
@@ -260,7 +279,8 @@ static void test_length_helpers(void) {
   CU_ASSERT_EQUAL(synod_base64url_encoded_len(SIZE_MAX), SIZE_MAX);
   CU_ASSERT_EQUAL(SYNOD_HEX_ENCODED_LEN(32), 64);
   char big[1];
-  CU_ASSERT_EQUAL(synod_base64_encode(big, 1, u8("x"), SIZE_MAX), SYNOD_ETOOBIG);
+  CU_ASSERT_EQUAL(synod_base64_encode(big, 1, u8("x"), SIZE_MAX),
+                  SYNOD_ETOOBIG);
 }
 
 static CU_TestInfo encoding_tests[] = {
@@ -282,4 +302,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

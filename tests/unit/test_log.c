@@ -58,8 +58,8 @@ static size_t count_char(const char *s, char c) {
 
 static void test_line_format(void) {
   synod_log(SYNOD_LOG_INFO, "relay started", "port=%u name=%s", 4433u, "alpha");
-  CU_ASSERT_STRING_EQUAL(written(),
-                         TS "level=info msg=\"relay started\" port=4433 name=alpha\n");
+  CU_ASSERT_STRING_EQUAL(
+      written(), TS "level=info msg=\"relay started\" port=4433 name=alpha\n");
   synod_log(SYNOD_LOG_ERROR, "x", NULL);
   CU_ASSERT_STRING_EQUAL(written(), TS "level=error msg=\"x\"\n");
   synod_log(SYNOD_LOG_TRACE, NULL, NULL);
@@ -74,13 +74,13 @@ static void test_real_clock(void) {
   unsigned y, mo, d, h, mi, sec, ms;
   char z;
   int used = 0;
-  CU_ASSERT_EQUAL(sscanf(s, "ts=%4u-%2u-%2uT%2u:%2u:%2u.%3u%c%n", &y, &mo, &d, &h, &mi,
-                         &sec, &ms, &z, &used),
+  CU_ASSERT_EQUAL(sscanf(s, "ts=%4u-%2u-%2uT%2u:%2u:%2u.%3u%c%n", &y, &mo, &d,
+                         &h, &mi, &sec, &ms, &z, &used),
                   8);
   CU_ASSERT_EQUAL(used, 27);
   CU_ASSERT_EQUAL(z, 'Z');
-  CU_ASSERT(y >= 2023 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 &&
-            sec <= 60 && ms < 1000);
+  CU_ASSERT(y >= 2023 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 &&
+            mi < 60 && sec <= 60 && ms < 1000);
   CU_ASSERT_STRING_EQUAL(s + used, " level=warn msg=\"now\"\n");
 }
 
@@ -109,16 +109,17 @@ static void test_level_parse(void) {
   static const struct {
     const char *s;
     synod_log_level_t level;
-  } ok[] = {{"error", SYNOD_LOG_ERROR}, {"WARN", SYNOD_LOG_WARN},
+  } ok[] = {{"error", SYNOD_LOG_ERROR},  {"WARN", SYNOD_LOG_WARN},
             {"warning", SYNOD_LOG_WARN}, {"Info", SYNOD_LOG_INFO},
-            {"debug", SYNOD_LOG_DEBUG}, {"trace", SYNOD_LOG_TRACE}};
+            {"debug", SYNOD_LOG_DEBUG},  {"trace", SYNOD_LOG_TRACE}};
   synod_log_level_t level;
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
     level = (synod_log_level_t)99;
     CU_ASSERT_EQUAL(synod_log_level_parse(&level, ok[i].s), 0);
     CU_ASSERT_EQUAL(level, ok[i].level);
   }
-  static const char *const bad[] = {"", "inf", "infos", "verbose", " info", "info\n", "2"};
+  static const char *const bad[] = {"",      "inf",    "infos", "verbose",
+                                    " info", "info\n", "2"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CU_ASSERT_EQUAL(synod_log_level_parse(&level, bad[i]), SYNOD_EPARSE);
   CU_ASSERT_EQUAL(synod_log_level_parse(NULL, "info"), SYNOD_EINVAL);
@@ -141,14 +142,18 @@ static void test_quoting(void) {
       {"cr\r", "\"cr\\r\""},
       {"\x1b[31mred", "\"\\u001b[31mred\""}, /* terminal escape */
       {"del\x7f", "\"del\\u007f\""},
-      {"caf\xc3\xa9", "\"caf\xc3\xa9\""},       /* UTF-8 kept */
-      {"\xc2\x9b" "2J", "\"\\u009b2J\""},       /* C1 CSI */
-      {"a\xe2\x80\xa8" "b", "\"a\\u2028b\""},   /* LINE SEPARATOR */
-      {"bad\xff", "\"bad\\ufffd\""},            /* not UTF-8 */
-      {"\xc0\xaf", "\"\\ufffd\\ufffd\""},       /* overlong '/' */
+      {"caf\xc3\xa9", "\"caf\xc3\xa9\""}, /* UTF-8 kept */
+      {"\xc2\x9b"
+       "2J",
+       "\"\\u009b2J\""}, /* C1 CSI */
+      {"a\xe2\x80\xa8"
+       "b",
+       "\"a\\u2028b\""},                             /* LINE SEPARATOR */
+      {"bad\xff", "\"bad\\ufffd\""},                 /* not UTF-8 */
+      {"\xc0\xaf", "\"\\ufffd\\ufffd\""},            /* overlong '/' */
       {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""}, /* surrogate */
-      {"\xe2\x82", "\"\\ufffd\\ufffd\""},       /* truncated sequence */
-      {"\xf0\x9f\x94\x91", "\"\xf0\x9f\x94\x91\""}, /* 4-byte emoji kept */
+      {"\xe2\x82", "\"\\ufffd\\ufffd\""},            /* truncated sequence */
+      {"\xf0\x9f\x94\x91", "\"\xf0\x9f\x94\x91\""},  /* 4-byte emoji kept */
   };
   char want[256];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -164,7 +169,8 @@ static void test_quoting(void) {
 /* A peer-chosen string holding a newline and a fake line stays one value
  * of one line, and the msg field is escaped the same way. */
 static void test_newline_injection(void) {
-  const char *evil = "bob\n" TS "level=error msg=\"relay compromised\" user=root";
+  const char *evil =
+      "bob\n" TS "level=error msg=\"relay compromised\" user=root";
   synod_log(SYNOD_LOG_INFO, "login", "user=%s ok=%d", evil, 1);
   const char *s = written();
   CU_ASSERT_EQUAL(count_char(s, '\n'), 1);
@@ -174,7 +180,8 @@ static void test_newline_injection(void) {
   synod_log(SYNOD_LOG_INFO, "line1\nts=x level=error msg=forged", NULL);
   s = written();
   CU_ASSERT_EQUAL(count_char(s, '\n'), 1);
-  CU_ASSERT_STRING_EQUAL(s, TS "level=info msg=\"line1\\nts=x level=error msg=forged\"\n");
+  CU_ASSERT_STRING_EQUAL(
+      s, TS "level=info msg=\"line1\\nts=x level=error msg=forged\"\n");
   /* Control bytes in the format's own text cannot split the line either. */
   synod_log(SYNOD_LOG_INFO, "m", "a=1\nb=%d", 2);
   CU_ASSERT_STRING_EQUAL(written(), TS "level=info msg=\"m\" a=1?b=2\n");
@@ -197,25 +204,30 @@ static void test_long_value_cut(void) {
   big[SYNOD_LOG_VALUE_MAX] = '\0';
   synod_log(SYNOD_LOG_INFO, "m", "v=%s", big);
   s = written();
-  CU_ASSERT_EQUAL(strlen(s), strlen(TS "level=info msg=\"m\" v=\n") + SYNOD_LOG_VALUE_MAX);
+  CU_ASSERT_EQUAL(strlen(s),
+                  strlen(TS "level=info msg=\"m\" v=\n") + SYNOD_LOG_VALUE_MAX);
   free(big);
 }
 
 static void test_conversions(void) {
-  const char buf[3] = {'a', 'b', 'c'}; /* not NUL-terminated */
+  const char buf[3] = {'a', 'b', 'c'};  /* not NUL-terminated */
   const char *volatile null_str = NULL; /* hidden from -Wformat-overflow */
   synod_log(SYNOD_LOG_DEBUG, "m",
-            "d=%d i=%i neg=%ld u=%u ll=%lld z=%zu zd=%zd j=%jd hh=%hhu h=%hd x=%x X=%X o=%o "
+            "d=%d i=%i neg=%ld u=%u ll=%lld z=%zu zd=%zd j=%jd hh=%hhu h=%hd "
+            "x=%x X=%X o=%o "
             "s=%.*s s2=%.1s c=%c f=%.2f e=%.1e g=%g null=%s pct=100%% p0=%.3d",
-            -5, 7, -1234567890123L, 4000000000u, 9223372036854775807LL, (size_t)SIZE_MAX,
-            (ssize_t)-3, (intmax_t)-9, (unsigned char)200, (short)-300, 0xbeefu, 0xbeefu, 8u,
-            2, buf, "xyz", 'q', 3.14159, 12345.0, 0.5, null_str, 7);
+            -5, 7, -1234567890123L, 4000000000u, 9223372036854775807LL,
+            (size_t)SIZE_MAX, (ssize_t)-3, (intmax_t)-9, (unsigned char)200,
+            (short)-300, 0xbeefu, 0xbeefu, 8u, 2, buf, "xyz", 'q', 3.14159,
+            12345.0, 0.5, null_str, 7);
   char want[512];
-  snprintf(want, sizeof want,
-           TS "level=debug msg=\"m\" d=-5 i=7 neg=-1234567890123 u=4000000000 "
-              "ll=9223372036854775807 z=%zu zd=-3 j=-9 hh=200 h=-300 x=beef X=BEEF o=10 "
-              "s=ab s2=x c=q f=3.14 e=1.2e+04 g=0.5 null=(null) pct=100%% p0=007\n",
-           (size_t)SIZE_MAX);
+  snprintf(
+      want, sizeof want,
+      TS "level=debug msg=\"m\" d=-5 i=7 neg=-1234567890123 u=4000000000 "
+         "ll=9223372036854775807 z=%zu zd=-3 j=-9 hh=200 h=-300 x=beef X=BEEF "
+         "o=10 "
+         "s=ab s2=x c=q f=3.14 e=1.2e+04 g=0.5 null=(null) pct=100%% p0=007\n",
+      (size_t)SIZE_MAX);
   CU_ASSERT_STRING_EQUAL(written(), want);
   int x = 0;
   synod_log(SYNOD_LOG_DEBUG, "m", "p=%p c=%c", (void *)&x, ' ');
@@ -232,7 +244,8 @@ static void test_unsupported_conversion(void) {
   CU_ASSERT_STRING_EQUAL(written(), TS "level=info msg=\"m\" a=!BADFMT\n");
 }
 
-static void vlog_helper(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void vlog_helper(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 static void vlog_helper(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -242,7 +255,8 @@ static void vlog_helper(const char *fmt, ...) {
 
 static void test_vlog(void) {
   vlog_helper("n=%d s=%s", 3, "a b");
-  CU_ASSERT_STRING_EQUAL(written(), TS "level=info msg=\"via vlog\" n=3 s=\"a b\"\n");
+  CU_ASSERT_STRING_EQUAL(written(),
+                         TS "level=info msg=\"via vlog\" n=3 s=\"a b\"\n");
 }
 
 static CU_TestInfo log_tests[] = {
@@ -264,4 +278,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}
