@@ -883,7 +883,9 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void pump(db_t *db) {
   if (db->state == ST_TORN || db->inflight)
     return;
-  if (db->state == ST_UP && db->qhead) {
+  /* An idle connection must not sit in an aborted transaction block: it
+   * would hold back NOTIFY delivery until the next op. */
+  if (db->state == ST_UP && (db->qhead || db->need_rollback)) {
     send_batch(db);
     return;
   }
