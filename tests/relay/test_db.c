@@ -618,6 +618,23 @@ static void test_listen(void) {
   while (!notified[0] && !fx.timed_out)
     uv_run(&fx.loop, UV_RUN_ONCE);
   CU_ASSERT_STRING_EQUAL(notified, "hello");
+
+  /* A failed write leaves no aborted transaction behind to hold back
+   * notifications (they are delivered only between transactions). */
+  db_op_t *bad = db_op_new(on_counted, NULL, 0);
+  CU_ASSERT_EQUAL(db_op_add(bad, "SELECT 1/0", 0, NULL, NULL, NULL, 0), 0);
+  fx.pending++;
+  db_submit(fx.db, bad);
+  fx_run_until_idle(&fx);
+  CU_ASSERT_EQUAL(fx.edb, 1);
+  for (int i = 0; i < 20; i++) { /* let the ROLLBACK go out and back */
+    uv_run(&fx.loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
+  admin_exec("NOTIFY db_test_chan, 'again'");
+  while (strcmp(notified, "again") != 0 && !fx.timed_out)
+    uv_run(&fx.loop, UV_RUN_ONCE);
+  CU_ASSERT_STRING_EQUAL(notified, "again");
   fx_close(&fx);
 }
 
