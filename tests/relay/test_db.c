@@ -361,6 +361,56 @@ static void test_bad_op_alone(void) {
   admin_exec("DROP TABLE db_test_bad");
 }
 
+/* A deferred unique constraint fails at COMMIT: in the batch at its COMMIT,
+ * and on the lone re-run at the Sync that commits the implicit transaction.
+ * Either way the op fails alone, with the whole op as the failing part. */
+static void on_deferred(db_t *db, db_op_t *op, int status) {
+  CU_ASSERT_EQUAL(status, SYNOD_EDB);
+  CU_ASSERT_EQUAL(db_op_failed_stmt(op), db_op_count(op));
+  CU_ASSERT_PTR_NOT_NULL(db_op_sqlstate(op));
+  if (db_op_sqlstate(op))
+    CU_ASSERT_STRING_EQUAL(db_op_sqlstate(op), "23505");
+  count_status(fx_of(db), status);
+}
+
+static void test_commit_fails(void) {
+  admin_exec("DROP TABLE IF EXISTS db_test_deferred;"
+             "CREATE TABLE db_test_deferred (id int8,"
+             " UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)");
+  struct fx fx;
+  fx_open(&fx, test_pg_conninfo(), NULL, 30);
+  fx_wait_up(&fx);
+  for (long i = 1; i <= 3; i++) {
+    db_op_t *op = db_op_new(i == 3 ? on_deferred : on_counted, NULL, 0);
+    CU_ASSERT_EQUAL(db_op_add(op,
+                              i == 3 ? "INSERT INTO db_test_deferred VALUES (1)"
+                                     : "INSERT INTO db_test_deferred VALUES "
+                                       "($1::int8)",
+                              i == 3 ? 0 : 1,
+                              (const char *const[]){i == 1 ? "1" : "2"}, NULL,
+                              NULL, 0),
+                    0);
+    fx.pending++;
+    db_submit(fx.db, op);
+  }
+  fx_run_until_idle(&fx);
+  CU_ASSERT_EQUAL(fx.ok, 2);
+  CU_ASSERT_EQUAL(fx.edb, 1);
+  /* and the connection goes on (no ON CONFLICT: it refuses deferrable
+   * constraints as arbiters) */
+  db_op_t *op = db_op_new(on_counted, NULL, 0);
+  CU_ASSERT_EQUAL(db_op_add(op, "INSERT INTO db_test_deferred VALUES (4)", 0,
+                            NULL, NULL, NULL, 0),
+                  0);
+  fx.pending++;
+  db_submit(fx.db, op);
+  fx_run_until_idle(&fx);
+  CU_ASSERT_EQUAL(fx.ok, 3);
+  fx_close(&fx);
+  CU_ASSERT_EQUAL(admin_count("SELECT count(*) FROM db_test_deferred"), 3);
+  admin_exec("DROP TABLE db_test_deferred");
+}
+
 /* ---- a dead server ------------------------------------------------------- */
 
 static int closed_port(void) {
@@ -642,6 +692,7 @@ static CU_TestInfo db_tests[] = {
     {"results", test_results},
     {"group_commit", test_group_commit},
     {"bad_op_alone", test_bad_op_alone},
+    {"commit_fails", test_commit_fails},
     {"dead_server", test_dead_server},
     {"close_drains", test_close_drains},
     {"listen", test_listen},
