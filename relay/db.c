@@ -13,8 +13,10 @@
 #define DB_DEFAULT_CONNECT_TO 10000u
 #define DB_NO_SEG             UINT32_MAX
 
+/* clang-format off */
 #define container_of(ptr, type, member)                                        \
   ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+/* clang-format on */
 
 enum db_state {
   ST_DOWN,       /* waiting for the backoff timer */
@@ -152,8 +154,8 @@ void db_op_free(db_op_t *op) {
 }
 
 int db_op_add(db_op_t *op, const char *sql, int nparams,
-              const char *const *values, const int *lengths,
-              const int *formats, int result_format) {
+              const char *const *values, const int *lengths, const int *formats,
+              int result_format) {
   if (!op || !sql || nparams < 0 || nparams > 65535 ||
       (nparams > 0 && !values) || (result_format != 0 && result_format != 1))
     return SYNOD_EINVAL;
@@ -864,8 +866,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   }
   if (db->state != ST_UP)
     return;
-  if (status < 0 ||
-      ((events & UV_READABLE) && !PQconsumeInput(db->conn))) {
+  if (status < 0 || ((events & UV_READABLE) && !PQconsumeInput(db->conn))) {
     conn_lost(db);
     return;
   }

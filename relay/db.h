@@ -161,8 +161,8 @@ db_op_t *db_op_new(db_op_cb cb, void *data, unsigned flags);
  * every param is text). result_format 0 text, 1 binary. Everything is
  * copied, nothing is borrowed. Returns 0, SYNOD_EINVAL or SYNOD_ENOMEM. */
 int db_op_add(db_op_t *op, const char *sql, int nparams,
-              const char *const *values, const int *lengths,
-              const int *formats, int result_format);
+              const char *const *values, const int *lengths, const int *formats,
+              int result_format);
 
 /* Frees an op that was never submitted. */
 void db_op_free(db_op_t *op);

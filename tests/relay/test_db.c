@@ -222,11 +222,11 @@ static void test_results(void) {
                   0);
   const char *blob[] = {"\x00\xff\x01"};
   const int len[] = {3}, fmt[] = {1};
-  CU_ASSERT_EQUAL(db_op_add(op, "UPDATE db_test_results SET v = $1", 1, blob,
-                            len, fmt, 0),
-                  0);
-  CU_ASSERT_EQUAL(db_op_add(op, "SELECT v FROM db_test_results WHERE id = 2",
-                            0, NULL, NULL, NULL, 1),
+  CU_ASSERT_EQUAL(
+      db_op_add(op, "UPDATE db_test_results SET v = $1", 1, blob, len, fmt, 0),
+      0);
+  CU_ASSERT_EQUAL(db_op_add(op, "SELECT v FROM db_test_results WHERE id = 2", 0,
+                            NULL, NULL, NULL, 1),
                   0);
   fx.pending++;
   db_submit(fx.db, op);
@@ -274,8 +274,8 @@ static void test_group_commit(void) {
   db_stats_t st;
   db_get_stats(fx.db, &st);
   uint64_t tx = st.transactions - before.transactions;
-  printf("\n    group commit: %d ops in %llu transactions, %llu pipelines\n",
-         N, (unsigned long long)tx,
+  printf("\n    group commit: %d ops in %llu transactions, %llu pipelines\n", N,
+         (unsigned long long)tx,
          (unsigned long long)(st.pipelines - before.pipelines));
   CU_ASSERT_EQUAL(fx.ok, N);
   CU_ASSERT(tx >= 1 && tx <= N / 100); /* 256 per batch: 4 */
@@ -326,11 +326,11 @@ static void test_bad_op_alone(void) {
     submit_insert(&fx, "db_test_bad", i, on_counted, NULL);
   size_t failed2 = 99;
   db_op_t *op = db_op_new(on_bad, &failed2, 0);
-  CU_ASSERT_EQUAL(db_op_add(op, "INSERT INTO db_test_bad VALUES (100)", 0,
-                            NULL, NULL, NULL, 0),
+  CU_ASSERT_EQUAL(db_op_add(op, "INSERT INTO db_test_bad VALUES (100)", 0, NULL,
+                            NULL, NULL, 0),
                   0);
-  CU_ASSERT_EQUAL(db_op_add(op, "INSERT INTO db_test_bad VALUES (11)", 0,
-                            NULL, NULL, NULL, 0),
+  CU_ASSERT_EQUAL(db_op_add(op, "INSERT INTO db_test_bad VALUES (11)", 0, NULL,
+                            NULL, NULL, 0),
                   0);
   fx.pending++;
   db_submit(fx.db, op);
@@ -343,8 +343,7 @@ static void test_bad_op_alone(void) {
   printf("\n    bad op: ok %d failed %d, ops re-run alone %llu, "
          "transactions %llu, pipelines %llu\n",
          fx.ok, fx.edb, (unsigned long long)st.ops_rerun,
-         (unsigned long long)st.transactions,
-         (unsigned long long)st.pipelines);
+         (unsigned long long)st.transactions, (unsigned long long)st.pipelines);
   CU_ASSERT_EQUAL(fx.ok, 29);
   CU_ASSERT_EQUAL(fx.edb, 1);
   CU_ASSERT_EQUAL(failed2, 1);
@@ -546,8 +545,7 @@ static void test_restart_under_load(void) {
   free(dir);
   int ok_before = ld->fx.ok;
   /* load goes on until the restart is over and writes succeed again */
-  while (!ld->fx.timed_out &&
-         !(ld->child_done && ld->ok_after_reup >= 1000))
+  while (!ld->fx.timed_out && !(ld->child_done && ld->ok_after_reup >= 1000))
     uv_run(&ld->fx.loop, UV_RUN_ONCE);
   uv_close((uv_handle_t *)&ld->tick, NULL);
   fx_run_until_idle(&ld->fx);
