@@ -76,16 +76,18 @@ static int client_hello_cb(SSL *ssl, int *alert, void *arg) {
   (void)arg;
   const unsigned char *ext;
   size_t extlen;
-  if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation,
-                                 &ext, &extlen)) {
+  if (!SSL_client_hello_get0_ext(
+          ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext,
+          &extlen)) {
     *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
     return SSL_CLIENT_HELLO_ERROR;
   }
   return SSL_CLIENT_HELLO_SUCCESS;
 }
 
-static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                          const unsigned char *in, unsigned int inlen, void *arg) {
+static int alpn_select_cb(SSL *ssl, const unsigned char **out,
+                          unsigned char *outlen, const unsigned char *in,
+                          unsigned int inlen, void *arg) {
   (void)ssl;
   (void)arg;
   unsigned int i = 0;
@@ -93,7 +95,8 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
     unsigned int n = in[i];
     if (n > inlen - i - 1)
       break;
-    if (n == ALPN_NAME_LEN && memcmp(in + i + 1, SYNOD_TLS_ALPN, ALPN_NAME_LEN) == 0) {
+    if (n == ALPN_NAME_LEN &&
+        memcmp(in + i + 1, SYNOD_TLS_ALPN, ALPN_NAME_LEN) == 0) {
       *out = in + i + 1;
       *outlen = (unsigned char)n;
       return SSL_TLSEXT_ERR_OK;
@@ -106,20 +109,23 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 /* --- contexts --------------------------------------------------------- */
 
 static SSL_CTX *ctx_common(int server) {
-  SSL_CTX *c = SSL_CTX_new_ex(NULL, NULL, server ? TLS_server_method() : TLS_client_method());
+  SSL_CTX *c = SSL_CTX_new_ex(
+      NULL, NULL, server ? TLS_server_method() : TLS_client_method());
   if (!c)
     return NULL;
   if (!SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) ||
       !SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION) ||
       !SSL_CTX_set_num_tickets(c, 0) || !SSL_CTX_set_max_early_data(c, 0))
     goto fail;
-  SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_options(c, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION |
+                             SSL_OP_NO_RENEGOTIATION);
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
   if (server) {
     SSL_CTX_set_client_hello_cb(c, client_hello_cb, NULL);
     SSL_CTX_set_alpn_select_cb(c, alpn_select_cb, NULL);
-  } else if (SSL_CTX_set_alpn_protos(c, alpn_wire, (unsigned int)ALPN_WIRE_LEN) != 0) {
+  } else if (SSL_CTX_set_alpn_protos(c, alpn_wire,
+                                     (unsigned int)ALPN_WIRE_LEN) != 0) {
     goto fail; /* note: 0 is success for this one */
   }
   return c;
@@ -139,7 +145,8 @@ static int use_ephemeral_cert(SSL_CTX *c) {
     goto out;
   if (!(x = X509_new()) || !X509_set_version(x, X509_VERSION_3))
     goto out;
-  if (!(serial = BN_new()) || !BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+  if (!(serial = BN_new()) ||
+      !BN_rand(serial, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
       !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)))
     goto out;
   if (!X509_gmtime_adj(X509_getm_notBefore(x), -3600L) ||
@@ -147,13 +154,15 @@ static int use_ephemeral_cert(SSL_CTX *c) {
     goto out;
   X509_NAME *name = X509_get_subject_name(x);
   if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                  (const unsigned char *)"synod-relay", -1, -1, 0) ||
+                                  (const unsigned char *)"synod-relay", -1, -1,
+                                  0) ||
       !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, pkey))
     goto out;
   /* X509_sign(3): "md must be NULL" for Ed25519, which hashes internally. */
   if (X509_sign(x, pkey, NULL) <= 0)
     goto out;
-  ok = SSL_CTX_use_certificate(c, x) == 1 && SSL_CTX_use_PrivateKey(c, pkey) == 1;
+  ok = SSL_CTX_use_certificate(c, x) == 1 &&
+       SSL_CTX_use_PrivateKey(c, pkey) == 1;
 out:
   BN_free(serial);
   X509_free(x);
@@ -185,13 +194,15 @@ static int load_key(SSL_CTX *c, const char *path, char *reason) {
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
     if (reason)
-      snprintf(reason, SYNOD_TLS_REASON_BYTES, "TLS key file is not a regular file");
+      snprintf(reason, SYNOD_TLS_REASON_BYTES,
+               "TLS key file is not a regular file");
     return SYNOD_EIO;
   }
   if (st.st_mode & (S_IRWXG | S_IRWXO)) {
     close(fd);
     if (reason)
-      snprintf(reason, SYNOD_TLS_REASON_BYTES, "TLS key file is group- or world-accessible");
+      snprintf(reason, SYNOD_TLS_REASON_BYTES,
+               "TLS key file is group- or world-accessible");
     return SYNOD_EPERM;
   }
   FILE *f = fdopen(fd, "r");
@@ -234,7 +245,8 @@ int synod_tls_ctx_new_server(synod_tls_ctx_t **out, const char *cert_file,
   *out = NULL;
   if (!cert_file != !key_file) {
     if (reason)
-      snprintf(reason, SYNOD_TLS_REASON_BYTES, "TLS certificate and key go together");
+      snprintf(reason, SYNOD_TLS_REASON_BYTES,
+               "TLS certificate and key go together");
     return SYNOD_EINVAL;
   }
   ERR_clear_error();
@@ -330,7 +342,9 @@ void synod_tls_free(synod_tls_t *t) {
   free(t);
 }
 
-int synod_tls_is_server(const synod_tls_t *t) { return t->server; }
+int synod_tls_is_server(const synod_tls_t *t) {
+  return t->server;
+}
 
 int synod_tls_feed(synod_tls_t *t, const uint8_t *data, size_t len) {
   while (len > 0) {
@@ -345,7 +359,9 @@ int synod_tls_feed(synod_tls_t *t, const uint8_t *data, size_t len) {
   return 0;
 }
 
-size_t synod_tls_pending(const synod_tls_t *t) { return BIO_ctrl_pending(t->out); }
+size_t synod_tls_pending(const synod_tls_t *t) {
+  return BIO_ctrl_pending(t->out);
+}
 
 int synod_tls_take(synod_tls_t *t, uint8_t *out, size_t cap, size_t *outlen) {
   *outlen = 0;
@@ -365,7 +381,8 @@ static int check_alpn(synod_tls_t *t) {
   SSL_get0_alpn_selected(t->ssl, &p, &n);
   if (n != ALPN_NAME_LEN || memcmp(p, SYNOD_TLS_ALPN, ALPN_NAME_LEN) != 0) {
     t->failed = 1;
-    snprintf(t->reason, sizeof t->reason, "handshake: ALPN %s not negotiated", SYNOD_TLS_ALPN);
+    snprintf(t->reason, sizeof t->reason, "handshake: ALPN %s not negotiated",
+             SYNOD_TLS_ALPN);
     return SYNOD_ETLS;
   }
   return 0;
@@ -390,7 +407,9 @@ int synod_tls_handshake(synod_tls_t *t) {
   return engine_fail(t, "handshake");
 }
 
-int synod_tls_handshake_done(const synod_tls_t *t) { return t->done && !t->failed; }
+int synod_tls_handshake_done(const synod_tls_t *t) {
+  return t->done && !t->failed;
+}
 
 int synod_tls_write(synod_tls_t *t, const uint8_t *data, size_t len) {
   if (t->failed)
@@ -454,7 +473,8 @@ int synod_tls_shutdown(synod_tls_t *t) {
   return 0;
 }
 
-int synod_tls_exporter(synod_tls_t *t, uint8_t out[static SYNOD_TLS_EXPORTER_BYTES]) {
+int synod_tls_exporter(synod_tls_t *t,
+                       uint8_t out[static SYNOD_TLS_EXPORTER_BYTES]) {
   if (!t->done || t->failed)
     return SYNOD_EINVAL;
   static const char label[] = SYNOD_TLS_EXPORTER_LABEL;
@@ -468,4 +488,6 @@ int synod_tls_exporter(synod_tls_t *t, uint8_t out[static SYNOD_TLS_EXPORTER_BYT
   return 0;
 }
 
-const char *synod_tls_reason(const synod_tls_t *t) { return t->reason; }
+const char *synod_tls_reason(const synod_tls_t *t) {
+  return t->reason;
+}

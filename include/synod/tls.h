@@ -44,7 +44,7 @@
 
 #include "synod/err.h"
 
-#define SYNOD_TLS_ALPN "synod/1"
+#define SYNOD_TLS_ALPN           "synod/1"
 #define SYNOD_TLS_EXPORTER_LABEL "EXPORTER-synod-v1-channel-binding"
 #define SYNOD_TLS_EXPORTER_BYTES 32
 /* Size of a reason buffer, terminating NUL included. */

@@ -201,14 +201,16 @@ static void test_tls_exporter_per_session(void) {
 }
 
 /* A raw client context: TLS versions and ALPN (wire form, or NULL) given. */
-static SSL_CTX *raw_client(int minv, int maxv, const char *alpn, unsigned int alpnlen) {
+static SSL_CTX *raw_client(int minv, int maxv, const char *alpn,
+                           unsigned int alpnlen) {
   SSL_CTX *c = SSL_CTX_new(TLS_client_method());
   CU_ASSERT_FATAL(c != NULL);
   SSL_CTX_set_min_proto_version(c, minv);
   SSL_CTX_set_max_proto_version(c, maxv);
   SSL_CTX_set_verify(c, SSL_VERIFY_NONE, NULL);
   if (alpn)
-    CU_ASSERT_EQUAL_FATAL(SSL_CTX_set_alpn_protos(c, (const unsigned char *)alpn, alpnlen), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        SSL_CTX_set_alpn_protos(c, (const unsigned char *)alpn, alpnlen), 0);
   return c;
 }
 
@@ -247,18 +249,22 @@ static void test_tls_refuses_tls12(void) {
 }
 
 static void test_tls_refuses_wrong_alpn(void) {
-  expect_refused(raw_client(TLS1_3_VERSION, TLS1_3_VERSION, "\x02h2\x08http/1.1", 12), "handshake");
+  expect_refused(
+      raw_client(TLS1_3_VERSION, TLS1_3_VERSION, "\x02h2\x08http/1.1", 12),
+      "handshake");
 }
 
 static void test_tls_refuses_missing_alpn(void) {
-  expect_refused(raw_client(TLS1_3_VERSION, TLS1_3_VERSION, NULL, 0), "handshake");
+  expect_refused(raw_client(TLS1_3_VERSION, TLS1_3_VERSION, NULL, 0),
+                 "handshake");
 }
 
 /* A raw client offering synod/1 among others is accepted: the server picks
  * synod/1 out of the list. */
 static void test_tls_alpn_in_list(void) {
   synod_tls_ctx_t *sctx = server_ctx();
-  SSL_CTX *rc = raw_client(TLS1_3_VERSION, TLS1_3_VERSION, "\x02h2\x07synod/1", 11);
+  SSL_CTX *rc =
+      raw_client(TLS1_3_VERSION, TLS1_3_VERSION, "\x02h2\x07synod/1", 11);
   end_t c, s = {0};
   end_raw_init(&c, rc);
   CU_ASSERT_EQUAL_FATAL(synod_tls_new(&s.t, sctx), 0);
@@ -280,7 +286,8 @@ static void test_tls_alpn_in_list(void) {
 /* --- certificate files --------------------------------------------------- */
 
 /* Writes a self-signed P-256 certificate and its key into dir. */
-static void write_cert_pair(const char *cert, const char *key, mode_t key_mode) {
+static void write_cert_pair(const char *cert, const char *key,
+                            mode_t key_mode) {
   EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
   CU_ASSERT_FATAL(pk != NULL);
   X509 *x = X509_new();
@@ -289,8 +296,8 @@ static void write_cert_pair(const char *cert, const char *key, mode_t key_mode) 
   X509_gmtime_adj(X509_getm_notBefore(x), 0);
   X509_gmtime_adj(X509_getm_notAfter(x), 3600);
   X509_NAME *nm = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"relay.test", -1, -1,
-                             0);
+  X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+                             (const unsigned char *)"relay.test", -1, -1, 0);
   X509_set_issuer_name(x, nm);
   X509_set_pubkey(x, pk);
   CU_ASSERT_FATAL(X509_sign(x, pk, EVP_sha256()) > 0);
@@ -332,17 +339,21 @@ static void test_tls_cert_files(void) {
   /* A key readable by others is refused. */
   sctx = NULL;
   CU_ASSERT_FATAL(chmod(key, 0644) == 0);
-  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, key, reason), SYNOD_EPERM);
+  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, key, reason),
+                  SYNOD_EPERM);
   CU_ASSERT(sctx == NULL);
   CU_ASSERT(reason[0] != '\0');
   CU_ASSERT_FATAL(chmod(key, 0600) == 0);
 
   /* Half a pair, a missing file, a certificate that is not PEM. */
-  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, NULL, reason), SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, NULL, reason),
+                  SYNOD_EINVAL);
   char missing[80];
   snprintf(missing, sizeof missing, "%s/none.pem", dir);
-  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, missing, reason), SYNOD_EIO);
-  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, missing, key, reason), SYNOD_ETLS);
+  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, missing, reason),
+                  SYNOD_EIO);
+  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, missing, key, reason),
+                  SYNOD_ETLS);
   CU_ASSERT(reason[0] != '\0');
   CU_ASSERT_EQUAL(ERR_peek_error(), 0);
   /* Key and certificate that do not belong together. */
@@ -350,7 +361,8 @@ static void test_tls_cert_files(void) {
   snprintf(cert2, sizeof cert2, "%s/cert2.pem", dir);
   snprintf(key2, sizeof key2, "%s/key2.pem", dir);
   write_cert_pair(cert2, key2, 0600);
-  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, key2, reason), SYNOD_ETLS);
+  CU_ASSERT_EQUAL(synod_tls_ctx_new_server(&sctx, cert, key2, reason),
+                  SYNOD_ETLS);
   CU_ASSERT(sctx == NULL);
 
   unlink(cert);
@@ -391,4 +403,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}
