@@ -1,0 +1,727 @@
+/*
+ * Connections over loopback TCP (127.0.0.1, port 0) on a real libuv loop.
+ * Honest clients are synod connections; misbehaving ones are raw: a bare
+ * uv_tcp that writes bytes, or a bare TLS engine that completes TLS and
+ * then writes whatever the test wants inside it. Callbacks count; counts
+ * are asserted after uv_run; every test closes its loop.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "harness.h"
+#include "synod/conn.h"
+#include "synod/crypto.h"
+#include "synod/frame.h"
+#include "synod/wire.h"
+
+#define MAX_CONNS 16
+#define GUARD_MS  20000
+
+/* --- fixture ---------------------------------------------------------------
+ */
+
+typedef struct fx {
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_timer_t guard;
+  uint16_t port;
+  synod_tls_ctx_t *sctx, *cctx;
+  uint8_t relay_pk[SYNOD_ED25519_PUBLIC_BYTES],
+      relay_sk[SYNOD_ED25519_SECRET_BYTES];
+  uint8_t user_pk[SYNOD_ED25519_PUBLIC_BYTES],
+      user_sk[SYNOD_ED25519_SECRET_BYTES];
+  synod_conn_options_t sopt; /* server side */
+
+  /* server behaviour */
+  int refuse_code;
+  int server_conns_expected; /* the listener closes after this many closes */
+  int flood;                 /* server floods the client after ready */
+
+  /* server counts */
+  int s_accepted, s_auth, s_ready, s_frames, s_closes, s_writable, s_eagain;
+  int s_status[MAX_CONNS];
+  int flood_sent;
+} fx_t;
+
+typedef struct client {
+  fx_t *fx;
+  synod_conn_t *conn;
+  int quiet;          /* sends nothing after ready */
+  int close_listener; /* closes the fixture's listener when it closes */
+  int ready, frames, pongs, pings, closes, status, send_toobig;
+  char reason[200];
+} client_t;
+
+static void guard_cb(uv_timer_t *t) {
+  (void)t;
+  CU_FAIL("test loop did not finish in time");
+  uv_stop(t->loop);
+}
+
+static void s_on_auth(synod_conn_t *c, int status) {
+  fx_t *fx = synod_conn_data(c);
+  CU_ASSERT_EQUAL(status, 0);
+  fx->s_auth++;
+  const synod_handshake_peer_t *p = synod_conn_peer(c);
+  CU_ASSERT_EQUAL(p->role, SYNOD__V1__ROLE__ROLE_CLIENT);
+  CU_ASSERT_STRING_EQUAL(p->name, "alice@relay.test");
+  if (fx->refuse_code) {
+    CU_ASSERT_EQUAL(synod_conn_refuse(c, fx->refuse_code, "unknown key"), 0);
+    CU_ASSERT_EQUAL(synod_conn_accept(c), SYNOD_ECLOSED);
+  } else {
+    CU_ASSERT_EQUAL(memcmp(p->public_key, fx->user_pk, sizeof fx->user_pk), 0);
+    CU_ASSERT_EQUAL(synod_conn_accept(c), 0);
+    CU_ASSERT_EQUAL(synod_conn_is_ready(c), 1);
+  }
+}
+
+static void ping_frame(Synod__V1__Frame *f, Synod__V1__Ping *p,
+                       uint64_t nonce) {
+  synod__v1__frame__init(f);
+  synod__v1__ping__init(p);
+  p->nonce = nonce;
+  f->body_case = SYNOD__V1__FRAME__BODY_PING;
+  f->ping = p;
+}
+
+static void pong_frame(Synod__V1__Frame *f, Synod__V1__Pong *p,
+                       uint64_t nonce) {
+  synod__v1__frame__init(f);
+  synod__v1__pong__init(p);
+  p->nonce = nonce;
+  f->body_case = SYNOD__V1__FRAME__BODY_PONG;
+  f->pong = p;
+}
+
+/* Floods pings until the queue is full; the pong that ends the flood goes
+ * out from on_writable. */
+static void flood(synod_conn_t *c) {
+  fx_t *fx = synod_conn_data(c);
+  Synod__V1__Frame f;
+  Synod__V1__Ping p;
+  for (int i = 0; i < 1000000; i++) {
+    ping_frame(&f, &p, (uint64_t)fx->flood_sent + 1);
+    int rc = synod_conn_send(c, &f);
+    if (rc == SYNOD_EAGAIN) {
+      fx->s_eagain++;
+      CU_ASSERT(synod_conn_queued(c) >= 64 * 1024);
+      return;
+    }
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    fx->flood_sent++;
+  }
+  CU_FAIL("the write queue never filled");
+}
+
+static void s_on_ready(synod_conn_t *c, int status) {
+  fx_t *fx = synod_conn_data(c);
+  CU_ASSERT_EQUAL(status, 0);
+  fx->s_ready++;
+  if (fx->flood)
+    flood(c);
+}
+
+static void s_on_writable(synod_conn_t *c, int status) {
+  fx_t *fx = synod_conn_data(c);
+  CU_ASSERT_EQUAL(status, 0);
+  fx->s_writable++;
+  CU_ASSERT(synod_conn_queued(c) <= 16 * 1024);
+  Synod__V1__Frame f;
+  Synod__V1__Pong p;
+  pong_frame(&f, &p, 0);
+  CU_ASSERT_EQUAL(synod_conn_send(c, &f), 0);
+}
+
+static void s_on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
+  fx_t *fx = synod_conn_data(c);
+  fx->s_frames++;
+  if (f->body_case == SYNOD__V1__FRAME__BODY_PING) {
+    Synod__V1__Frame r;
+    Synod__V1__Pong p;
+    pong_frame(&r, &p, f->ping->nonce);
+    CU_ASSERT_EQUAL(synod_conn_send(c, &r), 0);
+  }
+  synod_wire_free(f); /* ours: on_frame hands the frame over */
+}
+
+static void s_on_close(synod_conn_t *c, int status) {
+  fx_t *fx = synod_conn_data(c);
+  CU_ASSERT_FATAL(fx->s_closes < MAX_CONNS);
+  fx->s_status[fx->s_closes++] = status;
+  CU_ASSERT(status == SYNOD_ECLOSED || synod_conn_reason(c)[0] != '\0');
+  if (fx->s_closes == fx->server_conns_expected)
+    uv_close((uv_handle_t *)&fx->listener, NULL);
+}
+
+static void on_connection(uv_stream_t *l, int status) {
+  fx_t *fx = l->data;
+  CU_ASSERT_EQUAL_FATAL(status, 0);
+  synod_conn_t *c = NULL;
+  fx->sopt.data = fx;
+  CU_ASSERT_EQUAL(synod_conn_serve(&c, l, &fx->sopt), 0);
+  if (c)
+    fx->s_accepted++;
+}
+
+static void fx_init(fx_t *fx) {
+  memset(fx, 0, sizeof *fx);
+  CU_ASSERT_EQUAL_FATAL(uv_loop_init(&fx->loop), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_tls_ctx_new_server(&fx->sctx, NULL, NULL, NULL),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(synod_tls_ctx_new_client(&fx->cctx, NULL), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(fx->relay_pk, fx->relay_sk), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(fx->user_pk, fx->user_sk), 0);
+
+  fx->sopt.tls = fx->sctx;
+  fx->sopt.handshake.role = SYNOD__V1__ROLE__ROLE_RELAY;
+  fx->sopt.handshake.name = "relay.test";
+  fx->sopt.handshake.software = "test_conn";
+  fx->sopt.handshake.secret_key = fx->relay_sk;
+  fx->sopt.cb.on_auth = s_on_auth;
+  fx->sopt.cb.on_ready = s_on_ready;
+  fx->sopt.cb.on_frame = s_on_frame;
+  fx->sopt.cb.on_writable = s_on_writable;
+  fx->sopt.cb.on_close = s_on_close;
+  fx->sopt.handshake_timeout_ms = 5000;
+  fx->server_conns_expected = 1;
+
+  struct sockaddr_in sa;
+  CU_ASSERT_EQUAL_FATAL(uv_ip4_addr("127.0.0.1", 0, &sa), 0);
+  CU_ASSERT_EQUAL_FATAL(uv_tcp_init(&fx->loop, &fx->listener), 0);
+  fx->listener.data = fx;
+  CU_ASSERT_EQUAL_FATAL(
+      uv_tcp_bind(&fx->listener, (const struct sockaddr *)&sa, 0), 0);
+  CU_ASSERT_EQUAL_FATAL(
+      uv_listen((uv_stream_t *)&fx->listener, 16, on_connection), 0);
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  CU_ASSERT_EQUAL_FATAL(
+      uv_tcp_getsockname(&fx->listener, (struct sockaddr *)&ss, &len), 0);
+  fx->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+
+  /* A watchdog that does not keep the loop alive by itself. */
+  uv_timer_init(&fx->loop, &fx->guard);
+  uv_timer_start(&fx->guard, guard_cb, GUARD_MS, 0);
+  uv_unref((uv_handle_t *)&fx->guard);
+}
+
+/* Runs the loop to completion, then checks it closes clean. */
+static void fx_run_and_close(fx_t *fx) {
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&fx->guard, NULL);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  CU_ASSERT_EQUAL(uv_loop_close(&fx->loop), 0);
+  synod_tls_ctx_free(fx->sctx);
+  synod_tls_ctx_free(fx->cctx);
+}
+
+/* --- honest client -------------------------------------------------------- */
+
+static void c_on_ready(synod_conn_t *c, int status) {
+  client_t *cl = synod_conn_data(c);
+  CU_ASSERT_EQUAL(status, 0);
+  cl->ready++;
+  const synod_handshake_peer_t *p = synod_conn_peer(c);
+  CU_ASSERT_EQUAL(
+      memcmp(p->public_key, cl->fx->relay_pk, sizeof cl->fx->relay_pk), 0);
+  CU_ASSERT_STRING_EQUAL(p->relay_name, "relay.test");
+  if (cl->fx->flood || cl->quiet)
+    return; /* the server speaks first, or nobody does */
+
+  /* A frame over our own limit is refused and the connection stays. */
+  synod_wire_error_t e;
+  char big[SYNOD_WIRE_REASON_MAX + 1];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  synod_wire_error(&e, 7, SYNOD_EDENIED, big);
+  if (synod_conn_send(c, &e.frame) == SYNOD_ETOOBIG)
+    cl->send_toobig++;
+
+  Synod__V1__Frame f;
+  Synod__V1__Ping p2;
+  ping_frame(&f, &p2, 42);
+  CU_ASSERT_EQUAL(synod_conn_send(c, &f), 0);
+}
+
+static void c_on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
+  client_t *cl = synod_conn_data(c);
+  cl->frames++;
+  if (f->body_case == SYNOD__V1__FRAME__BODY_PING)
+    cl->pings++;
+  if (f->body_case == SYNOD__V1__FRAME__BODY_PONG) {
+    cl->pongs++;
+    if (!cl->fx->flood)
+      CU_ASSERT_EQUAL(f->pong->nonce, 42);
+    synod_conn_close(c, 0);
+    synod_conn_close(c, SYNOD_EIO); /* idempotent: the first status counts */
+    CU_ASSERT_EQUAL(synod_conn_send(c, f), SYNOD_ECLOSED);
+  }
+  synod_wire_free(f);
+}
+
+static void c_on_close(synod_conn_t *c, int status) {
+  client_t *cl = synod_conn_data(c);
+  cl->closes++;
+  cl->status = status;
+  snprintf(cl->reason, sizeof cl->reason, "%s", synod_conn_reason(c));
+  if (cl->close_listener)
+    uv_close((uv_handle_t *)&cl->fx->listener, NULL);
+}
+
+static void client_start(fx_t *fx, client_t *cl, const uint8_t *expected,
+                         uint32_t max_frame, uint64_t idle_ms) {
+  memset(cl, 0, sizeof *cl);
+  cl->fx = fx;
+  synod_conn_options_t o;
+  memset(&o, 0, sizeof o);
+  o.tls = fx->cctx;
+  o.handshake.role = SYNOD__V1__ROLE__ROLE_CLIENT;
+  o.handshake.name = "alice@relay.test";
+  o.handshake.secret_key = fx->user_sk;
+  o.handshake.expected_peer_key = expected ? expected : fx->relay_pk;
+  o.cb.on_ready = c_on_ready;
+  o.cb.on_frame = c_on_frame;
+  o.cb.on_close = c_on_close;
+  o.data = cl;
+  o.max_frame = max_frame;
+  o.idle_timeout_ms = idle_ms;
+  o.handshake_timeout_ms = 5000;
+  CU_ASSERT_EQUAL_FATAL(
+      synod_conn_connect(&cl->conn, &fx->loop, "127.0.0.1", fx->port, &o), 0);
+}
+
+/* --- raw clients ---------------------------------------------------------- */
+
+typedef enum raw_mode {
+  RAW_TCP, /* payload straight on TCP, no TLS */
+  RAW_TLS, /* TLS, then payload as plaintext */
+} raw_mode_t;
+
+typedef struct raw {
+  uv_tcp_t tcp;
+  uv_connect_t creq;
+  uv_shutdown_t sreq;
+  raw_mode_t mode;
+  const uint8_t *payload;
+  size_t plen;
+  int shutdown_after; /* FIN (no close_notify) right after the payload */
+  synod_tls_t *tls;
+  synod_frame_decoder_t dec;
+  int sent;
+  int hellos, errors, error_code, closed;
+} raw_t;
+
+static void raw_close_cb(uv_handle_t *h) {
+  raw_t *r = h->data;
+  synod_tls_free(r->tls);
+  r->tls = NULL;
+  synod_frame_decoder_free(&r->dec);
+  r->closed++;
+}
+
+static void raw_write_cb(uv_write_t *w, int status) {
+  (void)status;
+  free(w);
+}
+
+static void raw_write(raw_t *r, const uint8_t *data, size_t len) {
+  uv_write_t *w = malloc(sizeof *w + len);
+  CU_ASSERT_FATAL(w != NULL);
+  memcpy(w + 1, data, len);
+  uv_buf_t b = uv_buf_init((char *)(w + 1), (unsigned int)len);
+  CU_ASSERT_EQUAL(uv_write(w, (uv_stream_t *)&r->tcp, &b, 1, raw_write_cb), 0);
+}
+
+static void raw_flush_tls(raw_t *r) {
+  uint8_t buf[8192];
+  size_t n;
+  while (synod_tls_take(r->tls, buf, sizeof buf, &n) == 0 && n > 0)
+    raw_write(r, buf, n);
+}
+
+static void raw_shutdown_cb(uv_shutdown_t *s, int status) {
+  (void)s;
+  (void)status;
+}
+
+static void raw_send_payload(raw_t *r) {
+  r->sent = 1;
+  if (r->mode == RAW_TCP) {
+    if (r->plen)
+      raw_write(r, r->payload, r->plen);
+  } else if (r->plen) {
+    CU_ASSERT_EQUAL(synod_tls_write(r->tls, r->payload, r->plen), 0);
+    raw_flush_tls(r);
+  }
+  if (r->shutdown_after)
+    uv_shutdown(&r->sreq, (uv_stream_t *)&r->tcp, raw_shutdown_cb);
+}
+
+static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
+  (void)h;
+  b->base = malloc(s);
+  b->len = s;
+}
+
+static void raw_plain(raw_t *r, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    size_t used;
+    uint8_t *body;
+    size_t blen;
+    int rc = synod_frame_decoder_feed(&r->dec, p, n, &used, &body, &blen);
+    CU_ASSERT_FATAL(rc >= 0);
+    p += used;
+    n -= used;
+    if (rc == 0)
+      break;
+    Synod__V1__Frame *f = NULL;
+    CU_ASSERT_EQUAL_FATAL(synod_wire_unpack(body, blen, &f), 0);
+    free(body);
+    if (f->body_case == SYNOD__V1__FRAME__BODY_HELLO)
+      r->hellos++;
+    if (f->body_case == SYNOD__V1__FRAME__BODY_ERROR) {
+      r->errors++;
+      r->error_code = synod_err_from_wire(f->error->code);
+      CU_ASSERT(f->error->reason[0] != '\0');
+    }
+    synod_wire_free(f);
+  }
+}
+
+static void raw_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+  raw_t *r = s->data;
+  if (nread < 0) {
+    if (!uv_is_closing((uv_handle_t *)s))
+      uv_close((uv_handle_t *)s, raw_close_cb);
+  } else if (nread > 0 && r->mode == RAW_TLS && r->tls) {
+    CU_ASSERT_EQUAL(
+        synod_tls_feed(r->tls, (const uint8_t *)b->base, (size_t)nread), 0);
+    int h = synod_tls_handshake(r->tls);
+    raw_flush_tls(r);
+    if (h == 1) {
+      if (!r->sent)
+        raw_send_payload(r);
+      uint8_t plain[16384];
+      size_t got;
+      while (synod_tls_read(r->tls, plain, sizeof plain, &got) == 0 && got > 0)
+        raw_plain(r, plain, got);
+    }
+  }
+  free(b->base);
+}
+
+static void raw_connect_cb(uv_connect_t *req, int status) {
+  raw_t *r = req->data;
+  CU_ASSERT_EQUAL_FATAL(status, 0);
+  uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
+  if (r->mode == RAW_TCP) {
+    raw_send_payload(r);
+  } else {
+    CU_ASSERT_EQUAL(synod_tls_handshake(r->tls), 0);
+    raw_flush_tls(r);
+  }
+}
+
+static void raw_start(fx_t *fx, raw_t *r, raw_mode_t mode,
+                      const uint8_t *payload, size_t plen, int shutdown_after) {
+  memset(r, 0, sizeof *r);
+  r->mode = mode;
+  r->payload = payload;
+  r->plen = plen;
+  r->shutdown_after = shutdown_after;
+  if (mode == RAW_TLS)
+    CU_ASSERT_EQUAL_FATAL(synod_tls_new(&r->tls, fx->cctx), 0);
+  CU_ASSERT_EQUAL_FATAL(
+      synod_frame_decoder_init(&r->dec, SYNOD_FRAME_DEFAULT_MAX), 0);
+  uv_tcp_init(&fx->loop, &r->tcp);
+  r->tcp.data = r;
+  r->creq.data = r;
+  struct sockaddr_in sa;
+  uv_ip4_addr("127.0.0.1", fx->port, &sa);
+  CU_ASSERT_EQUAL_FATAL(uv_tcp_connect(&r->creq, &r->tcp,
+                                       (const struct sockaddr *)&sa,
+                                       raw_connect_cb),
+                        0);
+}
+
+static int count_status(const fx_t *fx, int status) {
+  int n = 0;
+  for (int i = 0; i < fx->s_closes; i++)
+    n += fx->s_status[i] == status;
+  return n;
+}
+
+/* --- tests -------------------------------------------------------------- */
+
+static void test_conn_loopback(void) {
+  fx_t fx;
+  client_t cl;
+  fx_init(&fx);
+  client_start(&fx, &cl, NULL, 150, 0);
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(fx.s_accepted, 1);
+  CU_ASSERT_EQUAL(fx.s_auth, 1);
+  CU_ASSERT_EQUAL(fx.s_ready, 1);
+  CU_ASSERT_EQUAL(fx.s_frames, 1);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+  CU_ASSERT_EQUAL(fx.s_status[0], SYNOD_ECLOSED);
+  CU_ASSERT_EQUAL(cl.ready, 1);
+  CU_ASSERT_EQUAL(cl.send_toobig, 1);
+  CU_ASSERT_EQUAL(cl.pongs, 1);
+  CU_ASSERT_EQUAL(cl.frames, 1);
+  CU_ASSERT_EQUAL(cl.closes, 1);
+  CU_ASSERT_EQUAL(cl.status, 0);
+}
+
+static void test_conn_refused(void) {
+  fx_t fx;
+  client_t cl;
+  fx_init(&fx);
+  fx.refuse_code = SYNOD_EUNKNOWNUSER;
+  client_start(&fx, &cl, NULL, 0, 0);
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(fx.s_auth, 1);
+  CU_ASSERT_EQUAL(fx.s_ready, 0);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+  CU_ASSERT_EQUAL(fx.s_status[0], SYNOD_EUNKNOWNUSER);
+  CU_ASSERT_EQUAL(cl.ready, 0);
+  CU_ASSERT_EQUAL(cl.closes, 1);
+  CU_ASSERT_EQUAL(cl.status, SYNOD_EUNKNOWNUSER);
+  CU_ASSERT(strstr(cl.reason, "unknown key") != NULL);
+}
+
+/* The client expects another relay key: it refuses the relay with a typed
+ * error, which ends the server's side with the same code. */
+static void test_conn_wrong_relay_key(void) {
+  fx_t fx;
+  client_t cl;
+  fx_init(&fx);
+  uint8_t other[SYNOD_ED25519_PUBLIC_BYTES], osk[SYNOD_ED25519_SECRET_BYTES];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(other, osk), 0);
+  client_start(&fx, &cl, other, 0, 0);
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(cl.ready, 0);
+  CU_ASSERT_EQUAL(cl.closes, 1);
+  CU_ASSERT_EQUAL(cl.status, SYNOD_EBADKEY);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+  CU_ASSERT_EQUAL(fx.s_status[0], SYNOD_EBADKEY);
+  CU_ASSERT_EQUAL(fx.s_frames, 0);
+}
+
+/* Each misbehaving peer loses its own connection with a typed error while
+ * an honest client, in the same loop run, is served to the end. */
+static void test_conn_violations(void) {
+  fx_t fx;
+  fx_init(&fx);
+  fx.server_conns_expected = 7;
+
+  static const uint8_t oversized[] = {0xff, 0xff, 0xff, 0xff, 1, 2, 3};
+  uint8_t truncated[4 + 10] = {0, 0, 0, 100};
+  uint8_t garbage[4 + 32] = {0, 0, 0, 32, 0x07}; /* field 0: invalid */
+  uint8_t noise[512];
+  uint32_t x = 0x9e3779b9u;
+  for (size_t i = 0; i < sizeof noise; i++) {
+    x = x * 1664525u + 1013904223u;
+    noise[i] = (uint8_t)(x >> 24);
+  }
+  memcpy(garbage + 5, noise, sizeof garbage - 5);
+  memcpy(truncated + 4, noise, 10);
+  noise[0] = 0x00; /* not a TLS record type */
+
+  /* A well-formed Ping before any Hello. */
+  Synod__V1__Frame f;
+  Synod__V1__Ping p;
+  ping_frame(&f, &p, 1);
+  uint8_t *early;
+  size_t early_len;
+  CU_ASSERT_EQUAL_FATAL(
+      synod_wire_pack(&f, SYNOD_FRAME_DEFAULT_MAX, &early, &early_len), 0);
+
+  raw_t r_big, r_trunc, r_garbage, r_early, r_noise, r_silent;
+  client_t honest;
+  raw_start(&fx, &r_big, RAW_TLS, oversized, sizeof oversized, 0);
+  raw_start(&fx, &r_trunc, RAW_TLS, truncated, sizeof truncated, 1);
+  raw_start(&fx, &r_garbage, RAW_TLS, garbage, sizeof garbage, 0);
+  raw_start(&fx, &r_early, RAW_TLS, early, early_len, 0);
+  raw_start(&fx, &r_noise, RAW_TCP, noise, sizeof noise, 0);
+  fx.sopt.handshake_timeout_ms =
+      1500; /* for r_silent only; the rest finish long before */
+  raw_start(&fx, &r_silent, RAW_TLS, NULL, 0, 0);
+  client_start(&fx, &honest, NULL, 0, 0);
+  fx_run_and_close(&fx);
+  free(early);
+
+  CU_ASSERT_EQUAL(fx.s_accepted, 7);
+  CU_ASSERT_EQUAL(fx.s_closes, 7);
+  /* What each attacker was told. */
+  CU_ASSERT_EQUAL(r_big.errors, 1);
+  CU_ASSERT_EQUAL(r_big.error_code, SYNOD_ETOOBIG);
+  CU_ASSERT_EQUAL(r_trunc.errors, 1);
+  CU_ASSERT_EQUAL(r_trunc.error_code, SYNOD_ETRUNC);
+  CU_ASSERT_EQUAL(r_garbage.errors, 1);
+  CU_ASSERT_EQUAL(r_garbage.error_code, SYNOD_EPARSE);
+  CU_ASSERT_EQUAL(r_early.errors, 1);
+  CU_ASSERT_EQUAL(r_early.error_code, SYNOD_EPROTO);
+  CU_ASSERT_EQUAL(r_silent.errors, 1);
+  CU_ASSERT_EQUAL(r_silent.error_code, SYNOD_ETIMEDOUT);
+  CU_ASSERT_EQUAL(
+      r_big.hellos + r_trunc.hellos + r_garbage.hellos + r_early.hellos, 4);
+  /* Every raw client saw its connection end. */
+  CU_ASSERT_EQUAL(r_big.closed + r_trunc.closed + r_garbage.closed +
+                      r_early.closed + r_noise.closed + r_silent.closed,
+                  6);
+  /* What the server reported, one close per cause. */
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_ETOOBIG), 1);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_ETRUNC), 1);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_EPARSE), 1);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_EPROTO), 1);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_ETLS), 1);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_ETIMEDOUT), 1);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_ECLOSED), 1); /* the honest one */
+  /* And the honest client was served in full. */
+  CU_ASSERT_EQUAL(fx.s_auth, 1);
+  CU_ASSERT_EQUAL(fx.s_ready, 1);
+  CU_ASSERT_EQUAL(honest.ready, 1);
+  CU_ASSERT_EQUAL(honest.pongs, 1);
+  CU_ASSERT_EQUAL(honest.closes, 1);
+  CU_ASSERT_EQUAL(honest.status, 0);
+}
+
+/* A small write cap: the server's flood is refused with EAGAIN, drains,
+ * on_writable fires, and the client gets every frame in order. */
+static void test_conn_backpressure(void) {
+  fx_t fx;
+  client_t cl;
+  fx_init(&fx);
+  fx.flood = 1;
+  fx.sopt.high_water = 64 * 1024;
+  fx.sopt.low_water = 16 * 1024;
+  client_start(&fx, &cl, NULL, 0, 0);
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(fx.s_eagain, 1);
+  CU_ASSERT_EQUAL(fx.s_writable, 1);
+  CU_ASSERT(fx.flood_sent > 100);
+  CU_ASSERT_EQUAL(cl.pings, fx.flood_sent);
+  CU_ASSERT_EQUAL(cl.pongs, 1);
+  CU_ASSERT_EQUAL(cl.status, 0);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+}
+
+/* The server closes a session that stays silent past its idle timeout
+ * and tells the client so with a typed error. */
+static void test_conn_idle_timeout(void) {
+  fx_t fx;
+  client_t cl;
+  fx_init(&fx);
+  fx.sopt.idle_timeout_ms = 150;
+  client_start(&fx, &cl, NULL, 0, 0);
+  cl.quiet = 1;
+  uint64_t t0 = uv_now(&fx.loop);
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(cl.ready, 1);
+  CU_ASSERT_EQUAL(fx.s_ready, 1);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+  CU_ASSERT_EQUAL(fx.s_status[0], SYNOD_ETIMEDOUT);
+  CU_ASSERT_EQUAL(cl.closes, 1);
+  CU_ASSERT_EQUAL(cl.status, SYNOD_ETIMEDOUT);
+  CU_ASSERT(strstr(cl.reason, "idle") != NULL);
+  CU_ASSERT(uv_now(&fx.loop) - t0 >= 150);
+}
+
+/* Connecting where nobody listens, by address and by name; and a client
+ * context handed to the server side is refused without any callback. */
+static void test_conn_connect_failures(void) {
+  fx_t fx;
+  fx_init(&fx);
+  uint16_t port = fx.port;
+  uv_close((uv_handle_t *)&fx.listener, NULL); /* now nobody listens there */
+  uv_run(&fx.loop, UV_RUN_NOWAIT);
+  client_t a, b;
+  fx.port = port;
+  client_start(&fx, &a, NULL, 0, 0);
+  memset(&b, 0, sizeof b);
+  b.fx = &fx;
+  synod_conn_options_t o;
+  memset(&o, 0, sizeof o);
+  o.tls = fx.cctx;
+  o.handshake.role = SYNOD__V1__ROLE__ROLE_CLIENT;
+  o.handshake.name = "alice@relay.test";
+  o.handshake.secret_key = fx.user_sk;
+  o.handshake.expected_peer_key = fx.relay_pk;
+  o.cb.on_close = c_on_close;
+  o.data = &b;
+  CU_ASSERT_EQUAL(synod_conn_connect(&b.conn, &fx.loop, "localhost", port, &o),
+                  0);
+
+  /* Misuse fails at once and no callback ever fires. */
+  synod_conn_t *bad = NULL;
+  o.cb.on_close = NULL;
+  CU_ASSERT_EQUAL(synod_conn_connect(&bad, &fx.loop, "127.0.0.1", port, &o),
+                  SYNOD_EINVAL);
+  o.cb.on_close = c_on_close;
+  o.tls = fx.sctx; /* a server context on a client */
+  CU_ASSERT_EQUAL(synod_conn_connect(&bad, &fx.loop, "127.0.0.1", port, &o),
+                  SYNOD_EINVAL);
+  o.tls = fx.cctx;
+  o.handshake.expected_peer_key = NULL;
+  CU_ASSERT_EQUAL(synod_conn_connect(&bad, &fx.loop, "127.0.0.1", port, &o),
+                  SYNOD_EINVAL);
+  CU_ASSERT_PTR_NULL(bad);
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(a.closes, 1);
+  CU_ASSERT_EQUAL(a.status, SYNOD_EIO);
+  CU_ASSERT(strstr(a.reason, "connect") != NULL);
+  CU_ASSERT_EQUAL(b.closes, 1);
+  CU_ASSERT_EQUAL(b.status, SYNOD_EIO);
+  CU_ASSERT_EQUAL(a.ready + b.ready, 0);
+}
+
+/* The owner closes a connection that is still connecting / handshaking:
+ * on_close fires once, later, with the owner's status. */
+static void test_conn_close_early(void) {
+  fx_t fx;
+  client_t cl;
+  fx_init(&fx);
+  client_start(&fx, &cl, NULL, 0, 0);
+  cl.close_listener = 1;
+  synod_conn_close(cl.conn, SYNOD_EDENIED);
+  CU_ASSERT_EQUAL(cl.closes, 0); /* never from inside the call */
+  CU_ASSERT_EQUAL(synod_conn_send(cl.conn, NULL), SYNOD_ECLOSED);
+  /* The server may or may not accept the TCP connection before the
+   * listener goes; either way its side ends without a session. */
+  fx.server_conns_expected = 1000;
+  fx_run_and_close(&fx);
+  CU_ASSERT_EQUAL(cl.closes, 1);
+  CU_ASSERT_EQUAL(cl.status, SYNOD_EDENIED);
+  CU_ASSERT_EQUAL(fx.s_ready, 0);
+  CU_ASSERT_EQUAL(fx.s_closes, fx.s_accepted);
+}
+
+static CU_TestInfo conn_tests[] = {
+    {"conn_loopback", test_conn_loopback},
+    {"conn_refused", test_conn_refused},
+    {"conn_wrong_relay_key", test_conn_wrong_relay_key},
+    {"conn_violations", test_conn_violations},
+    {"conn_backpressure", test_conn_backpressure},
+    {"conn_idle_timeout", test_conn_idle_timeout},
+    {"conn_connect_failures", test_conn_connect_failures},
+    {"conn_close_early", test_conn_close_early},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"conn", NULL, NULL, NULL, NULL, conn_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}
