@@ -692,8 +692,12 @@ static char *reader(char *str, int num, void *stream) {
     fail_at(p, p->line, SYNOD_ECONFIG, "NUL byte in the line");
     return NULL;
   }
-  /* inih needs room for '\r', '\n' and the NUL (ini.h, INI_MAX_LINE). */
-  if (num < 3 || len + 1 > (size_t)num) {
+  /* "this must be 3 more than the longest line (due to '\r', '\n', and
+   * '\0')" (ini.h, INI_MAX_LINE). */
+  size_t text = len;
+  while (text > 0 && (s[text - 1] == '\n' || s[text - 1] == '\r'))
+    text--;
+  if (num < 3 || text > (size_t)num - 3) {
     fail_at(p, p->line, SYNOD_ECONFIG, "line longer than %d characters",
             num - 3);
     return NULL;

@@ -265,6 +265,14 @@ static void test_syntax(void) {
   char text[1024];
   snprintf(text, sizeof text, BASE "max_batch = %0300d\n", 1);
   expect_error(text, "7: line longer than 197 characters");
+  /* 197 characters and a CR LF are fine. */
+  snprintf(text, sizeof text, BASE "max_batch = %0185d\r\n", 1);
+  CU_ASSERT_EQUAL(strlen(text) - strlen(BASE), 199);
+  CU_ASSERT_EQUAL(load(text), 0);
+  CU_ASSERT_EQUAL(cfg.max_batch, 1);
+  config_free(&cfg);
+  snprintf(text, sizeof text, BASE "max_batch = %0186d\n", 1);
+  expect_error(text, "7: line longer than 197 characters");
   expect_error(BASE "conninfo = again\n", "7: conninfo: already set on line 6");
   expect_error(BASE "[relay]\nlog_level = info\n",
                "7: [relay]: duplicate section (first on line 1)");
