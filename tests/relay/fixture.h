@@ -27,8 +27,9 @@
  *   SYNOD_TEST_PG_DIR    the private server's directory, for restarts and
  *                        its server.log
  *   SYNOD_PG_CTL         deploy/private-pg.sh
- *   SYNOD_RELAY_BIN      the synod-relay binary; the build-time default is
- *                        the build tree's (the SYNOD_RELAY_BIN definition)
+ *   SYNOD_RELAY_BIN      the synod-relay binary; by default the build
+ *                        tree's: the SYNOD_RELAY_BIN definition, else
+ *                        ../../relay/synod-relay from the test program
  *   SYNOD_KEEP_STATE     1: keep state directories and databases
  *
  * Conventions: functions return 0 or a negative SYNOD_E* code, and say why
