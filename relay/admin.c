@@ -3,6 +3,7 @@
  * problems to stderr as "synod-relay CMD: reason".
  */
 #include "admin.h"
+#include "server.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -624,7 +625,7 @@ int admin_status(const admin_cmd_t *cmd, int argc, char **argv) {
   out = query(cmd, conn,
               "SELECT peer, count(*),"
               " extract(epoch FROM now() - min(queued_at))::bigint"
-              " FROM outbox GROUP BY peer ORDER BY peer");
+              " FROM outbox WHERE envelope IS NOT NULL GROUP BY peer ORDER BY peer");
   no = query(cmd, conn, "SELECT count(*) FROM notices");
   PQclear(PQexec(conn, "COMMIT"));
   if (acc == NULL || in == NULL || out == NULL || no == NULL)
@@ -670,6 +671,20 @@ done:
   PQclear(out);
   PQclear(no);
   PQfinish(conn);
+  config_free(&cfg);
+  return status;
+}
+
+int admin_run(const admin_cmd_t *cmd, int argc, char **argv) {
+  struct opts o = {0};
+  int first;
+  int rc = parse_opts(cmd, argc, argv, "+:c:h", common_long, &o, 0, &first);
+  if (rc >= 0)
+    return rc;
+  relay_config_t cfg;
+  if ((rc = admin_load_config(&cfg, o.config)) != ADMIN_EXIT_OK)
+    return rc;
+  int status = server_run(&cfg) == 0 ? ADMIN_EXIT_OK : ADMIN_EXIT_FAIL;
   config_free(&cfg);
   return status;
 }

@@ -50,6 +50,7 @@ int admin_user_list(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_user_disable(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_user_enable(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_status(const admin_cmd_t *cmd, int argc, char **argv);
+int admin_run(const admin_cmd_t *cmd, int argc, char **argv);
 
 /*
  * Loads the configuration named by path, else $SYNOD_RELAY_CONFIG, else

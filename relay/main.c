@@ -80,6 +80,17 @@ static const admin_cmd_t commands[] = {
      "Clears the disabled mark set by user disable.\n"
      "\n"
      "options:\n" CONFIG_OPTION HELP_OPTION},
+    {"run", admin_run, "serve: accept clients and peers, store and forward",
+     "usage: synod-relay run [-c FILE]\n"
+     "\n"
+     "Serves the relay in the foreground until SIGTERM or SIGINT: TLS 1.3\n"
+     "listener for clients and peer relays, one federation link to each\n"
+     "configured peer, durable store-and-forward on PostgreSQL. Logs go to\n"
+     "standard error in logfmt. The database must be migrated first\n"
+     "(synod-relay migrate). On SIGTERM the relay stops accepting, lets the\n"
+     "commits in flight finish, closes its connections and exits 0.\n"
+     "\n"
+     "options:\n" CONFIG_OPTION HELP_OPTION},
     {"status", admin_status, "show queue depths and account counts",
      "usage: synod-relay status [-c FILE]\n"
      "\n"

@@ -36,6 +36,7 @@ static const char v1_sql[] =
     "  message_id bytea PRIMARY KEY CHECK (octet_length(message_id) = 16),"
     "  account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,"
     "  seq bigserial NOT NULL,"
+    "  sender text NOT NULL,"
     "  sender_relay text NOT NULL,"
     "  received_at timestamptz NOT NULL DEFAULT now(),"
     "  expires_at timestamptz NOT NULL,"
@@ -45,6 +46,7 @@ static const char v1_sql[] =
     "CREATE INDEX inbox_pending ON inbox (account_id, seq)"
     "  WHERE envelope IS NOT NULL;"
     "CREATE INDEX inbox_expires ON inbox (expires_at);"
+    "CREATE INDEX inbox_sender ON inbox (sender) WHERE envelope IS NOT NULL;"
     "CREATE TABLE outbox ("
     "  message_id bytea PRIMARY KEY CHECK (octet_length(message_id) = 16),"
     "  peer text NOT NULL,"
@@ -54,9 +56,12 @@ static const char v1_sql[] =
     "  recipient text NOT NULL,"
     "  queued_at timestamptz NOT NULL DEFAULT now(),"
     "  expires_at timestamptz NOT NULL,"
-    "  envelope bytea NOT NULL"
+    "  envelope bytea,"
+    "  forwarded_at timestamptz"
     ");"
-    "CREATE INDEX outbox_peer ON outbox (peer, seq);"
+    "CREATE INDEX outbox_peer ON outbox (peer, seq) WHERE envelope IS NOT NULL;"
+    "CREATE INDEX outbox_sender ON outbox (sender_account)"
+    "  WHERE envelope IS NOT NULL;"
     "CREATE INDEX outbox_expires ON outbox (expires_at);"
     "CREATE TABLE notices ("
     "  id bigserial PRIMARY KEY,"
@@ -66,7 +71,15 @@ static const char v1_sql[] =
     "  body bytea NOT NULL,"
     "  created_at timestamptz NOT NULL DEFAULT now()"
     ");"
-    "CREATE INDEX notices_account ON notices (account_id, id);";
+    "CREATE INDEX notices_account ON notices (account_id, id);"
+    "CREATE TABLE peer_notices ("
+    "  id bigserial PRIMARY KEY,"
+    "  peer text NOT NULL,"
+    "  kind text NOT NULL CHECK (kind IN ('delivery-failure', 'purge')),"
+    "  body bytea NOT NULL,"
+    "  created_at timestamptz NOT NULL DEFAULT now()"
+    ");"
+    "CREATE INDEX peer_notices_peer ON peer_notices (peer, id);";
 
 static const schema_migration_t migrations[] = {
     {1, "messaging: accounts, inbox, outbox, notices", v1_sql},

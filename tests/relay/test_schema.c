@@ -158,9 +158,9 @@ static void test_apply_v1(void) {
   CU_ASSERT_STRING_EQUAL(
       sqlstate(
           c,
-          "INSERT INTO inbox (message_id, account_id, sender_relay,"
+          "INSERT INTO inbox (message_id, account_id, sender, sender_relay,"
           " expires_at, envelope) SELECT '\\x00112233445566778899aabbccddeeff',"
-          " id, 'b.test', now() + interval '1 day', '\\x01' FROM accounts"
+          " id, 'carol@b.test', 'b.test', now() + interval '1 day', '\\x01' FROM accounts"
           " WHERE name = 'alice'"),
       "");
   /* A re-forwarded duplicate collides with the key, also as a tombstone. */
@@ -170,15 +170,15 @@ static void test_apply_v1(void) {
   CU_ASSERT_STRING_EQUAL(
       sqlstate(
           c,
-          "INSERT INTO inbox (message_id, account_id, sender_relay,"
+          "INSERT INTO inbox (message_id, account_id, sender, sender_relay,"
           " expires_at, envelope) SELECT '\\x00112233445566778899aabbccddeeff',"
-          " id, 'b.test', now() + interval '1 day', '\\x01' FROM accounts"
+          " id, 'carol@b.test', 'b.test', now() + interval '1 day', '\\x01' FROM accounts"
           " WHERE name = 'bob'"),
       "23505");
   CU_ASSERT_STRING_EQUAL(
       sqlstate(
-          c, "INSERT INTO inbox (message_id, account_id, sender_relay,"
-             " expires_at) SELECT '\\x0011', id, 'b.test', now() FROM accounts"
+          c, "INSERT INTO inbox (message_id, account_id, sender, sender_relay,"
+             " expires_at) SELECT '\\x0011', id, 'c@b.test', 'b.test', now() FROM accounts"
              " WHERE name = 'bob'"),
       "23514");
   CU_ASSERT_STRING_EQUAL(
