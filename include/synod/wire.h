@@ -16,6 +16,16 @@
 #include "synod.pb-c.h"
 #include "synod/err.h"
 
+/*
+ * protobuf-c message structs hold non-const pointers even in messages that
+ * are only built to be packed (and packing only reads them). This lends
+ * const data to such a struct without a qualifier warning; the message
+ * must never be freed with protobuf-c or written through.
+ */
+static inline void *synod_wire_lend(const void *p) {
+  return (void *)(uintptr_t)p;
+}
+
 /* Longest Error.reason this library sends, in bytes. */
 #define SYNOD_WIRE_REASON_MAX 200
 
