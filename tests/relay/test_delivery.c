@@ -1,0 +1,238 @@
+/*
+ * Integration suite: store-and-forward between real relays on a real
+ * PostgreSQL. Each test builds its own federation with the fixture, talks
+ * to it with tclient (the real protocol over TLS), and checks what the
+ * relays committed in their databases.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "synod/crypto.h"
+#include "tclient.h"
+
+#define T_MS 10000
+
+typedef struct user {
+  char id[64];
+  uint8_t pk[32], sk[32];
+  char code[FIXTURE_CODE_MAX];
+  fixture_relay_t *home;
+} user_t;
+
+/* Creates account local on relay r with a fresh identity key. */
+static void make_user(user_t *u, fixture_relay_t *r, const char *local) {
+  memset(u, 0, sizeof *u);
+  snprintf(u->id, sizeof u->id, "%s@%s", local, fixture_relay_name(r));
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(u->pk, u->sk), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(r, local, u->code), 0);
+  u->home = r;
+}
+
+/* Connects u to its home relay; enrols on the first call. */
+static tclient_t *login(user_t *u) {
+  tclient_t *c = NULL;
+  int rc = tclient_connect(&c, fixture_relay_port(u->home),
+                           fixture_relay_public_key(u->home), u->id, u->sk,
+                           u->code[0] ? u->code : NULL, T_MS);
+  if (rc != 0)
+    fprintf(stderr, "login %s: %s\n", u->id, synod_err_name(rc));
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  u->code[0] = '\0'; /* a code works once */
+  return c;
+}
+
+static int64_t q(fixture_relay_t *r, const char *sql) {
+  int64_t v = -1;
+  CU_ASSERT_EQUAL(fixture_pg_query_i64(fixture_relay_pg(r), sql, &v), 0);
+  return v;
+}
+
+static fixture_t *federation(const char *name, size_t n) {
+  fixture_t *fx = NULL;
+  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, name), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, n), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
+  return fx;
+}
+
+/* A→B across relays, acknowledged, then gone from both databases but the
+ * tombstones; a local message A→A as well. */
+static void test_cross_relay(void) {
+  fixture_t *fx = federation("cross_relay", 2);
+  fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
+  user_t alice, bob, carol;
+  make_user(&alice, a, "alice");
+  make_user(&bob, b, "bob");
+  make_user(&carol, a, "carol");
+  tclient_t *ca = login(&alice), *cb = login(&bob), *cc = login(&carol);
+
+  uint8_t id[16], id2[16];
+  tclient_random_id(id);
+  tclient_random_id(id2);
+  int acc = -1;
+  CU_ASSERT_EQUAL(tclient_submit(ca, id, bob.id, 256, 0, &acc, T_MS), 0);
+  CU_ASSERT_EQUAL(acc, SYNOD__V1__ACCEPT_STATUS__ACCEPT_STATUS_STORED);
+  CU_ASSERT_EQUAL(tclient_submit(ca, id2, carol.id, 100, 0, &acc, T_MS), 0);
+  CU_ASSERT_EQUAL(acc, SYNOD__V1__ACCEPT_STATUS__ACCEPT_STATUS_STORED);
+
+  CU_ASSERT_EQUAL(tclient_wait_rx(cb, 1, 1, T_MS), 0);
+  CU_ASSERT_EQUAL(tclient_wait_rx(cc, 1, 1, T_MS), 0);
+  size_t n;
+  const tclient_rx_t *rx = tclient_rx(cb, &n);
+  CU_ASSERT_EQUAL_FATAL(n, 1);
+  CU_ASSERT_EQUAL(memcmp(rx[0].id, id, 16), 0);
+  CU_ASSERT_STRING_EQUAL(rx[0].sender, alice.id);
+  CU_ASSERT_EQUAL(rx[0].ctlen, 256);
+  rx = tclient_rx(cc, &n);
+  CU_ASSERT_EQUAL_FATAL(n, 1);
+  CU_ASSERT_EQUAL(memcmp(rx[0].id, id2, 16), 0);
+
+  /* Acknowledged: only tombstones are left, without ciphertext. */
+  tclient_run_for(cb, 300);
+  tclient_run_for(cc, 300);
+  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox"), 1);
+  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(q(b, "SELECT stored_bytes FROM accounts WHERE name = 'bob'"), 0);
+
+  /* The same message id again, after delivery: the sender's relay still
+   * holds its tombstone, so it is a duplicate, never delivered twice. */
+  CU_ASSERT_EQUAL(tclient_submit(ca, id, bob.id, 256, 0, &acc, T_MS), 0);
+  CU_ASSERT_EQUAL(acc, SYNOD__V1__ACCEPT_STATUS__ACCEPT_STATUS_DUPLICATE);
+  CU_ASSERT_EQUAL(tclient_submit(ca, id2, carol.id, 100, 0, &acc, T_MS), 0);
+  CU_ASSERT_EQUAL(acc, SYNOD__V1__ACCEPT_STATUS__ACCEPT_STATUS_DUPLICATE);
+  tclient_run_for(cb, 1000);
+  tclient_rx(cb, &n);
+  CU_ASSERT_EQUAL(n, 1);
+  tclient_rx(cc, &n);
+  CU_ASSERT_EQUAL(n, 1);
+
+  tclient_close(ca);
+  tclient_close(cb);
+  tclient_close(cc);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
+/* The recipient is offline: messages wait in its relay's inbox and are
+ * drained in order when it connects. */
+static void test_offline_recipient(void) {
+  fixture_t *fx = federation("offline_recipient", 2);
+  fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
+  user_t alice, bob;
+  make_user(&alice, a, "alice");
+  make_user(&bob, b, "bob");
+  tclient_t *cb = login(&bob);
+  tclient_close(cb);
+  tclient_t *ca = login(&alice);
+  enum { N = 50 };
+  uint8_t ids[N][16];
+  for (int i = 0; i < N; i++) {
+    int acc;
+    tclient_random_id(ids[i]);
+    CU_ASSERT_EQUAL(tclient_submit(ca, ids[i], bob.id, 64, 0, &acc, T_MS), 0);
+  }
+  /* All forwarded and committed on B before bob connects. */
+  int64_t held = 0;
+  for (int i = 0; i < 100 && held < N; i++) {
+    tclient_run_for(ca, 50);
+    held = q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL");
+  }
+  CU_ASSERT_EQUAL(held, N);
+  cb = login(&bob);
+  CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, T_MS), 0);
+  size_t n;
+  const tclient_rx_t *rx = tclient_rx(cb, &n);
+  CU_ASSERT_EQUAL(n, N);
+  for (size_t i = 0; i < n && i < N; i++)
+    CU_ASSERT_EQUAL(memcmp(rx[i].id, ids[i], 16), 0); /* in order */
+  tclient_close(ca);
+  tclient_close(cb);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
+/* The peer relay is stopped: messages queue in the sender relay's outbox
+ * and are delivered once it is back. */
+static void test_peer_down(void) {
+  fixture_t *fx = federation("peer_down", 2);
+  fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
+  user_t alice, bob;
+  make_user(&alice, a, "alice");
+  make_user(&bob, b, "bob");
+  tclient_close(login(&bob));
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_stop(b), 0);
+  tclient_t *ca = login(&alice);
+  enum { N = 20 };
+  for (int i = 0; i < N; i++) {
+    uint8_t id[16];
+    int acc;
+    tclient_random_id(id);
+    CU_ASSERT_EQUAL(tclient_submit(ca, id, bob.id, 64, 0, &acc, T_MS), 0);
+  }
+  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), N);
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
+  tclient_t *cb = login(&bob);
+  CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, 2 * T_MS), 0);
+  tclient_run_for(cb, 300);
+  size_t n;
+  tclient_rx(cb, &n);
+  CU_ASSERT_EQUAL(n, N);
+  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
+  tclient_close(ca);
+  tclient_close(cb);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
+/* A message whose TTL runs out before delivery is deleted and its sender
+ * gets a failure notice signed by the recipient's relay. */
+static void test_expiry_notice(void) {
+  fixture_t *fx = federation("expiry_notice", 2);
+  fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
+  user_t alice, bob;
+  make_user(&alice, a, "alice");
+  make_user(&bob, b, "bob");
+  tclient_close(login(&bob));
+  tclient_t *ca = login(&alice);
+  uint8_t id[16];
+  int acc;
+  tclient_random_id(id);
+  CU_ASSERT_EQUAL(tclient_submit(ca, id, bob.id, 64, 1, &acc, T_MS), 0);
+  CU_ASSERT_EQUAL(tclient_wait_failures(ca, 1, 3 * T_MS), 0);
+  uint8_t fid[1][16];
+  int code = 0;
+  CU_ASSERT_EQUAL(tclient_failures(ca, fid, &code, 1), 1);
+  CU_ASSERT_EQUAL(memcmp(fid[0], id, 16), 0);
+  CU_ASSERT_EQUAL(code, SYNOD_EEXPIRED);
+  /* Gone from bob's inbox, never delivered. */
+  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  tclient_t *cb = login(&bob);
+  tclient_run_for(cb, 500);
+  size_t n;
+  tclient_rx(cb, &n);
+  CU_ASSERT_EQUAL(n, 0);
+  tclient_close(ca);
+  tclient_close(cb);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
+static CU_TestInfo delivery_tests[] = {
+    {"cross_relay", test_cross_relay},
+    {"offline_recipient", test_offline_recipient},
+    {"peer_down", test_peer_down},
+    {"expiry_notice", test_expiry_notice},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"delivery", NULL, NULL, NULL, NULL, delivery_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(int argc, char **argv) { return test_main(argc, argv, suites); }
