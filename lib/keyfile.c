@@ -342,7 +342,7 @@ int synod_keyfile_write_public(const char *path, synod_key_type_t type,
 int synod_keyfile_read_public(uint8_t pk[static SYNOD_KEYFILE_KEY_BYTES],
                               synod_key_type_t type, const char *path) {
   uint8_t text[SYNOD_KEYFILE_TEXT_MAX];
-  size_t len;
+  size_t len = 0;
   int rc = read_file(text, sizeof text, &len, path, 0);
   if (rc != 0)
     return rc;
