@@ -396,7 +396,7 @@ static int user_prologue(const admin_cmd_t *cmd, int argc, char **argv,
                          relay_config_t *cfg, PGconn **conn,
                          const char **name) {
   struct opts o = {0};
-  int first;
+  int first = 0;
   int rc = parse_opts(cmd, argc, argv, ":c:h", common_long, &o, 1, &first);
   if (rc >= 0)
     return rc;
