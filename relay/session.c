@@ -222,8 +222,6 @@ static void on_writable(synod_conn_t *c, int status) {
 
 /* --- delivery ---------------------------------------------------------------------- */
 
-static uint64_t fetch_reply_id(session_t *s);
-
 static void drain_done(void *data, int status, const store_rows_t *envs,
                        const store_rows_t *notices) {
   session_t *s = data;
@@ -262,10 +260,10 @@ static void drain_done(void *data, int status, const store_rows_t *envs,
       memcpy(ids[nb], id, 16);
       nb++;
     }
-    if (nb == DELIVER_BATCH || (i == n && (nb || fetch_reply_id(s)))) {
+    if (nb == DELIVER_BATCH || (i == n && (nb || s->fetch_request))) {
       Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
       Synod__V1__Deliver d = SYNOD__V1__DELIVER__INIT;
-      f.request_id = fetch_reply_id(s);
+      f.request_id = s->fetch_request;
       f.body_case = SYNOD__V1__FRAME__BODY_DELIVER;
       f.deliver = &d;
       d.envelopes = batch;
@@ -315,8 +313,6 @@ static void drain_done(void *data, int status, const store_rows_t *envs,
     session_kick(s);
   }
 }
-
-static uint64_t fetch_reply_id(session_t *s) { return s->fetch_request; }
 
 /* Reads what waits for the account and sends what is not in flight. */
 static void session_kick(session_t *s) {
