@@ -340,6 +340,13 @@ static void fetch_done(void *data, int status, const store_rows_t *envs,
   if (status != 0) {
     synod_log(SYNOD_LOG_WARN, "outbox read failed", "peer=%s error=%s",
               l->peer->name, synod_err_name(status));
+    /* A kick that came while this read was out (the database coming
+     * back up, say) found it busy and left only fetch_again: honour it,
+     * or nothing reads the outbox until some unrelated event. */
+    if (l->fetch_again) {
+      l->fetch_again = 0;
+      link_kick(l);
+    }
     return;
   }
   Synod__V1__Envelope *batch[FORWARD_BATCH];

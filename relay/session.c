@@ -236,6 +236,12 @@ static void drain_done(void *data, int status, const store_rows_t *envs,
      * database) retries. */
     synod_log(SYNOD_LOG_WARN, "delivery read failed", "user=%s error=%s",
               s->user, synod_err_name(status));
+    /* Unless a kick came while this read was out (the database coming
+     * back up): it found the session busy and left only fetch_again. */
+    if (s->fetch_again) {
+      s->fetch_again = 0;
+      session_kick(s);
+    }
     return;
   }
   Synod__V1__Envelope *batch[DELIVER_BATCH];
