@@ -171,8 +171,8 @@ static void auth_done(db_t *db, db_op_t *op, int status) {
       status = SYNOD_EDENIED;
     else if (text_bool(r, 0, 1))
       id = text_int(r, 0, 0);
-    else if (text_bool(r, 0, 2))
-      status = SYNOD_EAUTH;
+    else if (text_bool(r, 0, 2) || c->has_code)
+      status = SYNOD_EAUTH; /* no valid code, or a code already used */
     else
       status = SYNOD_EBADKEY;
   }

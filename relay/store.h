@@ -28,8 +28,10 @@
 /* --- accounts ---------------------------------------------------------- */
 
 /* status 0 with the account id; SYNOD_EUNKNOWNUSER, SYNOD_EDENIED
- * (disabled), SYNOD_EAUTH (not enrolled and no valid code), SYNOD_EBADKEY
- * (enrolled with another key), SYNOD_EAGAIN, SYNOD_EDB. */
+ * (disabled), SYNOD_EAUTH (not enrolled and no valid code, or a code
+ * given for an account enrolled with another key: the code was used),
+ * SYNOD_EBADKEY (enrolled with another key, no code), SYNOD_EAGAIN,
+ * SYNOD_EDB. */
 typedef void (*store_auth_cb)(void *data, int status, int64_t account_id);
 
 /*
