@@ -642,14 +642,17 @@ void store_purge(db_t *db, const store_purge_t *pg, store_count_cb cb,
   p_int(&p, (int64_t)pg->until);
   /* Received by the user ($1 is their account; 0 on a peer relay), or sent
    * by them and still waiting here for a recipient. Rows become
-   * tombstones, so a later duplicate of a purged message is still refused. */
+   * tombstones, so a later duplicate of a purged message is still refused.
+   * until ($6) is whole seconds, as message times are: a purge covers
+   * messages with time <= until, so everything stored during second until
+   * too, not only up to its first instant. */
   int rc = add(
       op,
       CLEAR_INBOX(
           "SELECT i.message_id, i.account_id, octet_length(i.envelope) AS n"
           " FROM inbox i JOIN accounts a ON a.id = i.account_id"
           " WHERE i.envelope IS NOT NULL"
-          " AND i.received_at <= to_timestamp($6::bigint::float8)"
+          " AND i.received_at < to_timestamp($6::bigint::float8 + 1)"
           " AND ((i.account_id = $1::bigint"
           "       AND ($3::int = 1 OR ($3::int = 2 AND i.sender = $4::text)"
           "            OR ($3::int = 3 AND i.message_id IN " IDS_OF("5") ")))"
@@ -664,7 +667,7 @@ void store_purge(db_t *db, const store_purge_t *pg, store_count_cb cb,
     rc = add(op,
              "DELETE FROM outbox WHERE sender_account = NULLIF($1::bigint, 0)"
              " AND sender = $2::text AND envelope IS NOT NULL"
-             " AND queued_at <= to_timestamp($6::bigint::float8)"
+             " AND queued_at < to_timestamp($6::bigint::float8 + 1)"
              " AND ($3::int = 1 OR ($3::int = 2 AND recipient = $4::text)"
              "      OR ($3::int = 3 AND message_id IN " IDS_OF("5") "))",
              &p, 0);
