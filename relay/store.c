@@ -628,11 +628,27 @@ void store_expire_one(db_t *db, const store_expired_t *row,
 
 /* --- purge ------------------------------------------------------------------ */
 
+/* A purge deleted the inbox envelopes it cleared (statement 0) and the
+ * queued outbox ones (statement 1): the answer counts both. */
+static void purge_done(db_t *db, db_op_t *op, int status) {
+  (void)db;
+  ctx_t *c = db_op_data(op);
+  uint64_t n = 0;
+  if (status == 0)
+    n = (uint64_t)text_int(db_op_result(op, 0), 0, 0) +
+        cmd_count(db_op_result(op, 1));
+  ((store_count_cb)c->cb)(c->data, status, n);
+  free(c);
+}
+
 void store_purge(db_t *db, const store_purge_t *pg, store_count_cb cb,
                  void *data) {
-  db_op_t *op = count_op(cb, data);
-  if (!op)
+  ctx_t *c = ctx_new((void *)cb, data);
+  db_op_t *op = op_new(purge_done, c, 0);
+  if (!op) {
+    cb(data, SYNOD_ENOMEM, 0);
     return;
+  }
   params_t p = {0};
   p_int(&p, pg->account_id);
   p_text(&p, pg->user);
