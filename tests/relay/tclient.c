@@ -27,6 +27,9 @@ struct tclient {
   Synod__V1__Frame *wait_answer;
   /* async submits */
   size_t async_ok, async_err;
+  uint8_t (*acc_ids)[16]; /* ids of Accepted answers, in arrival order */
+  int *acc_status;
+  size_t nacc, capacc;
   /* received */
   tclient_rx_t *rx;
   size_t nrx, caprx;
@@ -142,6 +145,25 @@ static void record_failure(tclient_t *c, Synod__V1__DeliveryFailure *df) {
   synod_wire_free_message(m);
 }
 
+static void record_accepted(tclient_t *c, const Synod__V1__Accepted *a) {
+  if (a->message_id.len != 16)
+    return;
+  if (c->nacc == c->capacc) {
+    size_t cap = c->capacc ? 2 * c->capacc : 256;
+    void *ids = realloc(c->acc_ids, cap * 16);
+    if (ids)
+      c->acc_ids = ids;
+    int *st = realloc(c->acc_status, cap * sizeof *st);
+    if (st)
+      c->acc_status = st;
+    if (!ids || !st)
+      return;
+    c->capacc = cap;
+  }
+  memcpy(c->acc_ids[c->nacc], a->message_id.data, 16);
+  c->acc_status[c->nacc++] = (int)a->status;
+}
+
 static void on_frame(synod_conn_t *conn, Synod__V1__Frame *f) {
   tclient_t *c = synod_conn_data(conn);
   int keep = 0;
@@ -170,9 +192,10 @@ static void on_frame(synod_conn_t *conn, Synod__V1__Frame *f) {
   } else if (f->request_id && f->request_id > 0 &&
              (f->body_case == SYNOD__V1__FRAME__BODY_ACCEPTED ||
               f->body_case == SYNOD__V1__FRAME__BODY_ERROR)) {
-    if (f->body_case == SYNOD__V1__FRAME__BODY_ACCEPTED)
+    if (f->body_case == SYNOD__V1__FRAME__BODY_ACCEPTED) {
       c->async_ok++;
-    else
+      record_accepted(c, f->accepted);
+    } else
       c->async_err++;
   }
   if (!keep)
@@ -184,6 +207,9 @@ static void on_frame(synod_conn_t *conn, Synod__V1__Frame *f) {
  * deadline; returns 0, SYNOD_ECLOSED or SYNOD_ETIMEDOUT. */
 static int run_until(tclient_t *c, const int *flag, int timeout_ms) {
   c->timed_out = 0;
+  /* The loop's clock stood still while the test did other things (another
+   * client's loop, a sleep): a timer armed on it would already be due. */
+  uv_update_time(&c->loop);
   uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
   while (!*flag && !c->closed && !c->timed_out)
     uv_run(&c->loop, UV_RUN_ONCE);
@@ -246,6 +272,8 @@ void tclient_close(tclient_t *c) {
     fprintf(stderr, "tclient: handles left open\n");
   synod_tls_ctx_free(c->tls);
   free(c->rx);
+  free(c->acc_ids);
+  free(c->acc_status);
   free(c->fail_ids);
   free(c->fail_codes);
   free(c);
@@ -357,6 +385,18 @@ void tclient_answers(const tclient_t *c, size_t *accepted, size_t *errors) {
   *errors = c->async_err;
 }
 
+size_t tclient_accepted(const tclient_t *c, uint8_t (*ids)[16], int *status,
+                        size_t max) {
+  size_t n = c->nacc < max ? c->nacc : max;
+  for (size_t i = 0; i < n; i++) {
+    if (ids)
+      memcpy(ids[i], c->acc_ids[i], 16);
+    if (status)
+      status[i] = c->acc_status[i];
+  }
+  return c->nacc;
+}
+
 int tclient_send(tclient_t *c, const Synod__V1__Frame *f) {
   return c->conn ? synod_conn_send(c->conn, f) : SYNOD_ECLOSED;
 }
@@ -370,6 +410,7 @@ typedef struct rx_wait {
 int tclient_wait_rx(tclient_t *c, size_t n, int ack, int timeout_ms) {
   c->auto_ack = ack;
   c->timed_out = 0;
+  uv_update_time(&c->loop);
   uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
   while (c->nrx < n && !c->closed && !c->timed_out)
     uv_run(&c->loop, UV_RUN_ONCE);
@@ -399,6 +440,7 @@ size_t tclient_failures(const tclient_t *c, uint8_t (*ids)[16], int *codes,
 
 int tclient_wait_failures(tclient_t *c, size_t n, int timeout_ms) {
   c->timed_out = 0;
+  uv_update_time(&c->loop);
   uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
   while (c->nfail < n && !c->closed && !c->timed_out)
     uv_run(&c->loop, UV_RUN_ONCE);
@@ -475,6 +517,7 @@ int tclient_last_error(const tclient_t *c, const char **reason) {
 
 void tclient_run_for(tclient_t *c, int ms) {
   c->timed_out = 0;
+  uv_update_time(&c->loop);
   uv_timer_start(&c->timer, on_timer, (uint64_t)ms, 0);
   while (!c->timed_out)
     uv_run(&c->loop, UV_RUN_ONCE);

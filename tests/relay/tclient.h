@@ -65,6 +65,13 @@ int tclient_submit_async(tclient_t *c, const uint8_t id[16],
  * errors. */
 void tclient_answers(const tclient_t *c, size_t *accepted, size_t *errors);
 
+/* The message ids of async submits answered Accepted so far, in arrival
+ * order, with their ACCEPT_STATUS_* (status may be NULL): copies up to max
+ * into ids and returns how many there are in total. An Error answer has no
+ * message id; it is counted by tclient_answers() only. */
+size_t tclient_accepted(const tclient_t *c, uint8_t (*ids)[16], int *status,
+                        size_t max);
+
 /* Sends any frame as is (borrowed), e.g. a malformed request. */
 int tclient_send(tclient_t *c, const Synod__V1__Frame *f);
 
