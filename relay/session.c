@@ -972,10 +972,54 @@ static void pong(session_t *s, uint64_t rid, Synod__V1__Ping *p) {
   reply(s, &f);
 }
 
+/*
+ * proto/README.md section 5: a frame of the other role (a client
+ * forwarding, a peer relay submitting) is a protocol violation EDENIED; a
+ * response nobody asked for (nothing is ever asked on an accepted
+ * connection) or a handshake frame after the handshake is EPROTO. Both get
+ * Error{code, request_id 0} and close the connection. 0: a frame for the
+ * dispatch below, where a visitor's messaging request stays a request
+ * error.
+ */
+static int frame_violation(Synod__V1__Frame__BodyCase body, int peer) {
+  switch (body) {
+  case SYNOD__V1__FRAME__BODY_SUBMIT:
+  case SYNOD__V1__FRAME__BODY_DELIVERY_ACK:
+  case SYNOD__V1__FRAME__BODY_FETCH:
+  case SYNOD__V1__FRAME__BODY_PURGE:
+    return peer ? SYNOD_EDENIED : 0;
+  case SYNOD__V1__FRAME__BODY_FORWARD:
+  case SYNOD__V1__FRAME__BODY_PEER_PURGE:
+    return peer ? 0 : SYNOD_EDENIED;
+  case SYNOD__V1__FRAME__BODY_DELIVERY_FAILURE:
+    return SYNOD_EDENIED; /* a relay's push to its client */
+  case SYNOD__V1__FRAME__BODY_HELLO:
+  case SYNOD__V1__FRAME__BODY_AUTH:
+  case SYNOD__V1__FRAME__BODY_READY:
+  case SYNOD__V1__FRAME__BODY_ACCEPTED:
+  case SYNOD__V1__FRAME__BODY_DELIVER:
+  case SYNOD__V1__FRAME__BODY_FORWARD_ACK:
+  case SYNOD__V1__FRAME__BODY_PURGE_RESULT:
+    return SYNOD_EPROTO;
+  default:
+    return 0;
+  }
+}
+
 static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
   session_t *s = synod_conn_data(c);
   uint64_t rid = f->request_id;
   int peer = s->peer != NULL, member = s->account_id != 0;
+  int violation = frame_violation(f->body_case, peer);
+  if (violation) {
+    (void)synod_conn_send_error(c, 0, violation,
+                                violation == SYNOD_EDENIED
+                                    ? "frame of the other role"
+                                    : "frame not allowed here");
+    synod_conn_close(c, violation);
+    synod_wire_free(f);
+    return;
+  }
   switch (f->body_case) {
   case SYNOD__V1__FRAME__BODY_PING:
     pong(s, rid, f->ping);
