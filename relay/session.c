@@ -222,6 +222,35 @@ static void on_writable(synod_conn_t *c, int status) {
 
 /* --- delivery ---------------------------------------------------------------------- */
 
+/* Sends batch[0..*nb) as one Deliver (answering a pending Fetch) and frees
+ * it; adds the ids to the in-flight set. 1 when the connection cannot take
+ * more now (on_writable kicks again) or is gone. */
+static int send_deliver(session_t *s, Synod__V1__Envelope **batch,
+                        uint8_t (*ids)[16], size_t *nb, int more,
+                        size_t *sent) {
+  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+  Synod__V1__Deliver d = SYNOD__V1__DELIVER__INIT;
+  f.request_id = s->fetch_request;
+  f.body_case = SYNOD__V1__FRAME__BODY_DELIVER;
+  f.deliver = &d;
+  d.envelopes = batch;
+  d.n_envelopes = *nb;
+  d.more = more;
+  int rc = synod_conn_send(s->conn, &f);
+  if (rc == 0) {
+    for (size_t k = 0; k < *nb; k++)
+      (void)idset_add(&s->inflight, ids[k]);
+    *sent += *nb;
+    s->fetch_request = 0;
+  } else if (rc != SYNOD_EAGAIN) {
+    synod_conn_close(s->conn, rc);
+  }
+  for (size_t k = 0; k < *nb; k++)
+    synod_wire_free_message(&batch[k]->base);
+  *nb = 0;
+  return rc != 0;
+}
+
 static void drain_done(void *data, int status, const store_rows_t *envs,
                        const store_rows_t *notices) {
   session_t *s = data;
@@ -246,52 +275,44 @@ static void drain_done(void *data, int status, const store_rows_t *envs,
   }
   Synod__V1__Envelope *batch[DELIVER_BATCH];
   uint8_t ids[DELIVER_BATCH][16];
-  size_t nb = 0, n = store_rows_count(envs), sent = 0;
+  size_t nb = 0, bytes = 0, n = store_rows_count(envs), sent = 0;
+  /* A Deliver frame must fit the frame limit: envelopes are at most
+   * max_envelope_bytes each, below max_frame_bytes, and each costs a few
+   * bytes of field header on top. */
+  size_t limit = s->srv->cfg->max_frame_bytes - 64;
   int blocked = 0;
-  for (size_t i = 0; i <= n && !blocked; i++) {
-    if (i < n) {
-      size_t idlen, len;
-      const uint8_t *id = store_rows_col(envs, i, 0, &idlen);
-      const uint8_t *env = store_rows_col(envs, i, 1, &len);
-      if (!id || idlen != 16 || !env || idset_has(&s->inflight, id))
-        continue;
-      ProtobufCMessage *m;
-      if (synod_wire_unpack_message(&synod__v1__envelope__descriptor, env, len,
-                                    &m) != 0) {
-        synod_log(SYNOD_LOG_ERROR, "stored envelope does not parse",
-                  "user=%s", s->user);
-        continue;
-      }
-      batch[nb] = (Synod__V1__Envelope *)m;
-      memcpy(ids[nb], id, 16);
-      nb++;
+  for (size_t i = 0; i < n && !blocked; i++) {
+    size_t idlen, len;
+    const uint8_t *id = store_rows_col(envs, i, 0, &idlen);
+    const uint8_t *env = store_rows_col(envs, i, 1, &len);
+    if (!id || idlen != 16 || !env || idset_has(&s->inflight, id))
+      continue;
+    if (nb && bytes + len + 8 > limit) {
+      blocked = send_deliver(s, batch, ids, &nb, 1, &sent);
+      bytes = 0;
+      if (blocked)
+        break;
     }
-    if (nb == DELIVER_BATCH || (i == n && (nb || s->fetch_request))) {
-      Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
-      Synod__V1__Deliver d = SYNOD__V1__DELIVER__INIT;
-      f.request_id = s->fetch_request;
-      f.body_case = SYNOD__V1__FRAME__BODY_DELIVER;
-      f.deliver = &d;
-      d.envelopes = batch;
-      d.n_envelopes = nb;
-      d.more = i < n;
-      int rc = synod_conn_send(s->conn, &f);
-      if (rc == 0) {
-        for (size_t k = 0; k < nb; k++)
-          (void)idset_add(&s->inflight, ids[k]);
-        sent += nb;
-        s->fetch_request = 0;
-      } else if (rc == SYNOD_EAGAIN) {
-        blocked = 1; /* on_writable kicks again */
-      } else {
-        synod_conn_close(s->conn, rc);
-        blocked = 1;
-      }
-      for (size_t k = 0; k < nb; k++)
-        synod_wire_free_message(&batch[k]->base);
-      nb = 0;
+    ProtobufCMessage *m;
+    if (synod_wire_unpack_message(&synod__v1__envelope__descriptor, env, len,
+                                  &m) != 0) {
+      synod_log(SYNOD_LOG_ERROR, "stored envelope does not parse", "user=%s",
+                s->user);
+      continue;
+    }
+    batch[nb] = (Synod__V1__Envelope *)m;
+    memcpy(ids[nb], id, 16);
+    nb++;
+    bytes += len + 8;
+    if (nb == DELIVER_BATCH) {
+      blocked = send_deliver(s, batch, ids, &nb, i + 1 < n, &sent);
+      bytes = 0;
     }
   }
+  if (!blocked && (nb || s->fetch_request))
+    blocked = send_deliver(s, batch, ids, &nb, 0, &sent);
+  for (size_t k = 0; k < nb; k++) /* left over after a blocked send */
+    synod_wire_free_message(&batch[k]->base);
   for (size_t i = 0; i < store_rows_count(notices) && !blocked && s->conn; i++) {
     size_t idlen, len;
     const uint8_t *id = store_rows_col(notices, i, 0, &idlen);
