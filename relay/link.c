@@ -61,7 +61,9 @@ static void schedule_retry(link_t *l) {
 
 static void on_close(synod_conn_t *c, int status) {
   link_t *l = synod_conn_data(c);
-  if (l->ready || status != SYNOD_EIO)
+  if (l->closing)
+    synod_log(SYNOD_LOG_INFO, "link closed", "peer=%s", l->peer->name);
+  else if (l->ready || status != SYNOD_EIO)
     synod_log(l->ready ? SYNOD_LOG_WARN : SYNOD_LOG_INFO, "link down",
               "peer=%s error=%s reason=%s", l->peer->name,
               synod_err_name(status), synod_conn_reason(c));
@@ -95,7 +97,8 @@ static void on_ready(synod_conn_t *c, int status) {
   (void)status;
   link_t *l = synod_conn_data(c);
   l->ready = 1;
-  l->attempt = 0;
+  /* attempt is reset by the first acknowledgement, not here: a link that
+   * connects and then fails on every Forward must still back off. */
   l->window = l->srv->cfg->window;
   synod_log(SYNOD_LOG_INFO, "link up", "peer=%s", l->peer->name);
   uv_timer_start(&state(l)->ping, ping_cb, LINK_PING_MS, LINK_PING_MS);
@@ -178,6 +181,7 @@ static int notice_answered(link_t *l, uint64_t request_id) {
 }
 
 static void handle_ack(link_t *l, uint64_t rid, Synod__V1__ForwardAck *a) {
+  l->attempt = 0;
   if (notice_answered(l, rid))
     return;
   if (a->n_accepted) {
@@ -338,8 +342,10 @@ static void fetch_done(void *data, int status, const store_rows_t *envs,
     return;
   }
   if (status != 0) {
-    synod_log(SYNOD_LOG_WARN, "outbox read failed", "peer=%s error=%s",
-              l->peer->name, synod_err_name(status));
+    /* EAGAIN: the database is not up (yet); its coming back kicks. */
+    synod_log(status == SYNOD_EAGAIN ? SYNOD_LOG_DEBUG : SYNOD_LOG_WARN,
+              "outbox read failed", "peer=%s error=%s", l->peer->name,
+              synod_err_name(status));
     /* A kick that came while this read was out (the database coming
      * back up, say) found it busy and left only fetch_again: honour it,
      * or nothing reads the outbox until some unrelated event. */
@@ -351,7 +357,10 @@ static void fetch_done(void *data, int status, const store_rows_t *envs,
   }
   Synod__V1__Envelope *batch[FORWARD_BATCH];
   uint8_t ids[FORWARD_BATCH][16];
-  size_t nb = 0, n = store_rows_count(envs);
+  size_t nb = 0, bytes = 0, n = store_rows_count(envs);
+  /* A Forward must fit the frame limit, which peers are expected to share
+   * (deploy/README.md): cut batches by size as well as count. */
+  size_t limit = l->srv->cfg->max_frame_bytes - 64;
   int blocked = 0;
   for (size_t i = 0; i < n && !blocked; i++) {
     size_t idlen, len;
@@ -361,14 +370,23 @@ static void fetch_done(void *data, int status, const store_rows_t *envs,
       continue;
     if (l->inflight.n + nb >= l->window)
       break;
+    if (nb && bytes + len + 8 > limit) {
+      blocked = flush(l, batch, ids, &nb);
+      bytes = 0;
+      if (blocked)
+        break;
+    }
+    bytes += len + 8;
     ProtobufCMessage *m;
     if (synod_wire_unpack_message(&synod__v1__envelope__descriptor, env, len,
                                   &m) != 0)
       continue;
     batch[nb] = (Synod__V1__Envelope *)m;
     memcpy(ids[nb], id, 16);
-    if (++nb == FORWARD_BATCH)
+    if (++nb == FORWARD_BATCH) {
       blocked = flush(l, batch, ids, &nb);
+      bytes = 0;
+    }
   }
   if (nb && !blocked)
     blocked = flush(l, batch, ids, &nb);
