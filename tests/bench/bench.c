@@ -174,7 +174,27 @@ typedef struct phase {
   uv_timer_t tick;
   uint64_t stop_at, drain_until;
   int drained;
+  uint64_t next_progress, last_sent, last_accepted, last_delivered;
 } phase_t;
+
+static int verbose;
+
+/* -v: a line a second on stderr. */
+static void progress(phase_t *ph, uint64_t now) {
+  bench_t *b = ph->b;
+  if (!verbose || now < ph->next_progress)
+    return;
+  ph->next_progress = now + 1000000000u;
+  fprintf(stderr,
+          "synod-bench: %s t=%.0f sent/s=%" PRIu64 " accepted/s=%" PRIu64
+          " delivered/s=%" PRIu64 " outstanding=%" PRIu64 "\n",
+          b->drv->name, (double)(now - b->phase_t0) / 1e9,
+          b->sent - ph->last_sent, b->accepted - ph->last_accepted,
+          b->delivered - ph->last_delivered, b->outstanding);
+  ph->last_sent = b->sent;
+  ph->last_accepted = b->accepted;
+  ph->last_delivered = b->delivered;
+}
 
 static int all_answered(const bench_t *b) {
   for (size_t i = 0; i < b->n; i++)
@@ -187,6 +207,7 @@ static void tick_cb(uv_timer_t *t) {
   phase_t *ph = t->data;
   bench_t *b = ph->b;
   uint64_t now = bench_now_ns();
+  progress(ph, now);
   if (b->sending && now >= ph->stop_at)
     b->sending = 0;
   if (b->sending) {
@@ -217,7 +238,8 @@ static double percentile_ms(uint32_t *v, size_t n, double q) {
  * accepted message is delivered or drain_s passed. */
 static void run_phase(bench_t *b, double rate, double warmup_s, double dur_s,
                       double drain_s, phase_result_t *r) {
-  phase_t ph = {.b = b};
+  phase_t ph = {.b = b, .last_sent = b->sent, .last_accepted = b->accepted,
+                .last_delivered = b->delivered};
   b->rate = rate;
   b->phase_sent = 0;
   b->meas_delivered = 0;
@@ -368,6 +390,7 @@ static void usage(FILE *f) {
           "  -n N            sender sessions, and as many recipients (32)\n"
           "  -w W            unanswered sends per sender (64)\n"
           "  -s BYTES        ciphertext / payload bytes per message (256)\n"
+          "  -v              progress on stderr, a line a second\n"
           "  --warmup S      seconds before measuring, per phase (2)\n"
           "  --duration S    measured seconds per phase (8)\n"
           "  --drain S       most seconds to wait for stragglers (30)\n"
@@ -425,7 +448,7 @@ int main(int argc, char **argv) {
   bench_mqtt_conf_t mc = {.host = "127.0.0.1", .qos = 1};
   long pid_a = 0, pid_b = 0, pid_m = 0;
   int have_a = 0, have_b = 0, c;
-  while ((c = getopt_long(argc, argv, "n:w:s:h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "n:w:s:vh", longopts, NULL)) != -1) {
     switch (c) {
     case 'n':
       o.n = strtoul(optarg, NULL, 10);
@@ -468,6 +491,9 @@ int main(int argc, char **argv) {
       break;
     case O_PM:
       pid_m = strtol(optarg, NULL, 10);
+      break;
+    case 'v':
+      verbose = 1;
       break;
     case 'h':
       usage(stdout);

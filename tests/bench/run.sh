@@ -15,8 +15,11 @@
 # in-flight sends per session (64), BENCH_SIZE ciphertext bytes (256),
 # BENCH_DURATION measured seconds per phase (8), BENCH_WARMUP (2),
 # BENCH_LINK_WINDOW the relays' federation window (4096),
+# BENCH_DRAIN most seconds to wait for stragglers after a phase (30),
 # BENCH_KEEP=1 keeps the state directory, BENCH_PERF=1 records
-# `perf record -g` of both relays during the synod run.
+# `perf record -a -g` of the whole box during the synod run,
+# BENCH_SKIP_MQTT=1 measures synod alone, BENCH_VERBOSE=1 prints
+# progress every second.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +30,7 @@ SIZE=${BENCH_SIZE:-256}
 DURATION=${BENCH_DURATION:-8}
 WARMUP=${BENCH_WARMUP:-2}
 LINK_WINDOW=${BENCH_LINK_WINDOW:-4096}
+DRAIN=${BENCH_DRAIN:-30}
 
 say() { echo "run.sh: $*" >&2; }
 
@@ -174,16 +178,19 @@ wait_port "$mport" "$pid_m" "$state/mqtt/stdout"
 say "PostgreSQL: $durability; running synod-bench"
 perf_pid=""
 if [[ ${BENCH_PERF:-0} == 1 ]]; then
-  perf record -g -o "$state/perf.data" -p "$pid_a,$pid_b" -- sleep $((WARMUP + DURATION)) \
+  perf record -a -g -o "$state/perf.data" -- sleep $((WARMUP + DURATION)) \
     >/dev/null 2>&1 &
   perf_pid=$!
 fi
+mqtt_args=(--mqtt-port "$mport" --pid-mqtt "$pid_m")
+[[ ${BENCH_SKIP_MQTT:-0} == 1 ]] && mqtt_args=()
 status=0
 "$bench_bin" -n "$N" -w "$WINDOW" -s "$SIZE" --warmup "$WARMUP" --duration "$DURATION" \
+  --drain "$DRAIN" ${BENCH_VERBOSE:+-v} \
   --relay-a "relay-a:$port_a:$key_a:$state/a/users" \
   --relay-b "relay-b:$port_b:$key_b:$state/b/users" \
   --pid-a "$pid_a" --pid-b "$pid_b" \
-  --mqtt-port "$mport" --pid-mqtt "$pid_m" | tee "$state/result" || status=$?
+  "${mqtt_args[@]}" | tee "$state/result" || status=$?
 echo "postgres: $durability"
 echo "mosquitto: persistence=true qos=1 version=$("$mosquitto_bin" -h 2>/dev/null | sed -n 's/^mosquitto version //p')"
 if [[ -n $perf_pid ]]; then
