@@ -2,6 +2,7 @@
 #include "db.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,9 @@
 #define DB_DEFAULT_BACKOFF_MX 10000u
 #define DB_DEFAULT_CONNECT_TO 10000u
 #define DB_NO_SEG             UINT32_MAX
+/* Most distinct statements prepared on one connection; beyond, the rest
+ * run unnamed (parsed and planned each time), as every statement once did. */
+#define DB_MAX_PREPARED       256u
 
 /* clang-format off */
 #define container_of(ptr, type, member)                                        \
@@ -33,6 +37,7 @@ struct db_stmt {
   const int *formats;
   int nparams;
   int result_format;
+  int prep; /* its prepared statement in this batch, or -1 */
   PGresult *res;
 };
 
@@ -51,11 +56,12 @@ struct db_op {
 };
 
 /* What the next result of the pipeline belongs to. */
-enum { E_ROLLBACK, E_BEGIN, E_STMT, E_COMMIT, E_SYNC };
+enum { E_ROLLBACK, E_BEGIN, E_STMT, E_COMMIT, E_SYNC, E_PREPARE };
 struct expect {
   uint8_t kind;
-  uint32_t seg;  /* index in segs, DB_NO_SEG for the ROLLBACK segment */
-  uint32_t op;   /* index in bops (E_STMT) */
+  uint32_t seg;  /* index in segs, DB_NO_SEG for the ROLLBACK and PREPARE
+                  * segments */
+  uint32_t op;   /* index in bops (E_STMT), in prepared (E_PREPARE) */
   uint32_t stmt; /* index in the op (E_STMT) */
 };
 
@@ -74,6 +80,12 @@ struct db_sock {
   db_t *db;
   int fd;
   int events;
+};
+
+/* A statement prepared on the current connection as "synod_<index>". */
+struct prepared {
+  uint64_t hash;
+  char *sql; /* NULL once its Parse failed: never used again */
 };
 
 struct listener {
@@ -113,6 +125,13 @@ struct db {
 
   struct listener *listeners;
   db_stats_t stats;
+
+  /* Server-side prepared statements of this connection, by SQL text: the
+   * relay runs a couple of dozen statements over and over, and parsing,
+   * analysing and planning each execution anew was the largest share of
+   * the server's time under load (perf, tests/bench). */
+  struct prepared *prep;
+  uint32_t nprep;
 };
 
 static void pump(db_t *db);
@@ -297,6 +316,22 @@ static void fail_queue(db_t *db, int status) {
 
 /* ---- teardown ------------------------------------------------------------ */
 
+/* Prepared statements die with their connection. */
+static void prep_forget(db_t *db) {
+  for (uint32_t i = 0; i < db->nprep; i++)
+    free(db->prep[i].sql);
+  free(db->prep);
+  db->prep = NULL;
+  db->nprep = 0;
+}
+
+static uint64_t sql_hash(const char *s) {
+  uint64_t h = 1469598103934665603u; /* FNV-1a */
+  for (; *s; s++)
+    h = (h ^ (uint8_t)*s) * 1099511628211u;
+  return h;
+}
+
 static void maybe_free(db_t *db) {
   if (db->state != ST_TORN || db->handles)
     return;
@@ -313,6 +348,7 @@ static void maybe_free(db_t *db) {
   free(db->segs);
   free(db->bops);
   free(db->conninfo);
+  prep_forget(db);
   free(db);
 }
 
@@ -485,6 +521,7 @@ static void connected(db_t *db) {
     return;
   }
   PQsetNoticeProcessor(db->conn, ignore_notice, NULL);
+  prep_forget(db);
   db->state = ST_UP;
   db->attempt = 0;
   db->need_rollback = 0;
@@ -557,12 +594,57 @@ static int send_plain(db_t *db, const char *sql, uint8_t kind, uint32_t seg) {
   return push_expect(db, kind, seg, 0, 0);
 }
 
+/*
+ * Finds or prepares the statement of s on this connection: s->prep is its
+ * index, or -1 to run it unnamed. A new one is prepared here, ahead of
+ * every segment of the batch and behind a Sync of its own ("PQsendPrepare
+ * ... is allowed in pipeline mode", libpq 34.5.1), so a Parse that fails
+ * spoils no transaction; its entry is then dropped (on_result) and the
+ * statements that named it fail with their ops, to be prepared afresh by
+ * the next batch that runs them.
+ */
+static int prepare_stmt(db_t *db, struct db_stmt *s, int *sent) {
+  uint64_t h = sql_hash(s->sql);
+  s->prep = -1;
+  for (uint32_t i = 0; i < db->nprep; i++) {
+    if (db->prep[i].hash == h && db->prep[i].sql &&
+        strcmp(db->prep[i].sql, s->sql) == 0) {
+      s->prep = (int)i;
+      return 0;
+    }
+  }
+  if (db->nprep == DB_MAX_PREPARED)
+    return 0;
+  if (!db->prep && !(db->prep = calloc(DB_MAX_PREPARED, sizeof *db->prep)))
+    return 0;
+  char *copy = strdup(s->sql), name[32];
+  if (!copy)
+    return 0;
+  uint32_t i = db->nprep;
+  snprintf(name, sizeof name, "synod_%u", i);
+  if (!PQsendPrepare(db->conn, name, s->sql, s->nparams, NULL) ||
+      push_expect(db, E_PREPARE, DB_NO_SEG, i, 0) != 0) {
+    free(copy);
+    return -1;
+  }
+  db->prep[i] = (struct prepared){h, copy};
+  db->nprep++;
+  s->prep = (int)i;
+  *sent = 1;
+  return 0;
+}
+
 static int send_op(db_t *db, uint32_t seg, uint32_t i) {
   db_op_t *op = db->bops[i];
   for (size_t k = 0; k < op->nstmts; k++) {
     const struct db_stmt *s = &op->stmts[k];
-    if (!PQsendQueryParams(db->conn, s->sql, s->nparams, NULL, s->values,
-                           s->lengths, s->formats, s->result_format))
+    char name[32];
+    snprintf(name, sizeof name, "synod_%d", s->prep);
+    if (s->prep >= 0
+            ? !PQsendQueryPrepared(db->conn, name, s->nparams, s->values,
+                                   s->lengths, s->formats, s->result_format)
+            : !PQsendQueryParams(db->conn, s->sql, s->nparams, NULL, s->values,
+                                 s->lengths, s->formats, s->result_format))
       return -1;
     if (push_expect(db, E_STMT, seg, i, (uint32_t)k) != 0)
       return -1;
@@ -611,6 +693,13 @@ static void send_batch(db_t *db) {
       goto lost;
     db->need_rollback = 0;
   }
+  int prepared = 0;
+  for (uint32_t i = 0; i < n; i++)
+    for (size_t k = 0; k < db->bops[i]->nstmts; k++)
+      if (prepare_stmt(db, &db->bops[i]->stmts[k], &prepared) != 0)
+        goto lost;
+  if (prepared && send_sync(db, DB_NO_SEG) != 0)
+    goto lost;
   for (uint32_t i = 0; i < nsingle; i++) {
     uint32_t s = db->nsegs++;
     db->segs[s] = (struct seg){.lo = i, .hi = i + 1};
@@ -724,6 +813,13 @@ static void on_result(db_t *db, PGresult *r) {
   struct seg *s = e->seg == DB_NO_SEG ? NULL : &db->segs[e->seg];
   switch (e->kind) {
   case E_ROLLBACK:
+    PQclear(r);
+    break;
+  case E_PREPARE:
+    if (!result_ok(r)) {
+      free(db->prep[e->op].sql);
+      db->prep[e->op].sql = NULL;
+    }
     PQclear(r);
     break;
   case E_BEGIN:
