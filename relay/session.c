@@ -692,6 +692,7 @@ static void handle_purge(session_t *s, uint64_t rid, Synod__V1__Purge *m) {
       .user = b->user_id,
       .scope = (int)b->scope,
       .peer = b->peer,
+      .self = srv->cfg->name,
       .ids = ids,
       .nids = b->n_message_ids,
       .until = b->time ? b->time : server_now(),

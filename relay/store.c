@@ -656,6 +656,7 @@ void store_purge(db_t *db, const store_purge_t *pg, store_count_cb cb,
   p_text(&p, pg->peer ? pg->peer : "");
   p_bin(&p, pg->ids, pg->nids * STORE_ID_BYTES);
   p_int(&p, (int64_t)pg->until);
+  p_text(&p, pg->self);
   /* Received by the user ($1 is their account; 0 on a peer relay), or sent
    * by them and still waiting here for a recipient. Rows become
    * tombstones, so a later duplicate of a purged message is still refused.
@@ -674,11 +675,15 @@ void store_purge(db_t *db, const store_purge_t *pg, store_count_cb cb,
           "            OR ($3::int = 3 AND i.message_id IN " IDS_OF("5") ")))"
           "   OR (i.sender = $2::text"
           "       AND ($3::int = 1"
-          "            OR ($3::int = 2 AND a.name = split_part($4::text, '@', 1))"
+          "            OR ($3::int = 2 AND a.name = split_part($4::text, '@', 1)"
+          "                AND split_part($4::text, '@', 2) = $7::text)"
           "            OR ($3::int = 3 AND i.message_id IN " IDS_OF("5") "))))"
           " FOR UPDATE OF i",
           "coalesce(inbox.delivered_at, now())"),
       &p, 0);
+  /* Every parameter of a statement must appear in it (the server infers
+   * their types), so the next two take only the ones they use. */
+  p.n = 6;
   if (rc == 0)
     rc = add(op,
              "DELETE FROM outbox WHERE sender_account = NULLIF($1::bigint, 0)"
@@ -687,13 +692,16 @@ void store_purge(db_t *db, const store_purge_t *pg, store_count_cb cb,
              " AND ($3::int = 1 OR ($3::int = 2 AND recipient = $4::text)"
              "      OR ($3::int = 3 AND message_id IN " IDS_OF("5") "))",
              &p, 0);
+  params_t n = {0};
+  p_int(&n, pg->account_id);
+  p_int(&n, pg->scope);
+  p_bin(&n, pg->ids, pg->nids * STORE_ID_BYTES);
+  /* Notices carry no peer: a conversation purge clears them all. */
   if (rc == 0 && pg->account_id)
     rc = add(op,
              "DELETE FROM notices WHERE account_id = $1::bigint"
-             " AND ($3::int <> 3 OR message_id IN " IDS_OF("5") ")"
-             " AND $2::text IS NOT NULL AND $4::text IS NOT NULL"
-             " AND $6::bigint IS NOT NULL",
-             &p, 0);
+             " AND ($2::int <> 3 OR message_id IN " IDS_OF("3") ")",
+             &n, 0);
   for (size_t i = 0; rc == 0 && pg->queue && i < pg->npeers; i++) {
     params_t q = {0};
     p_text(&q, pg->peers[i]);

@@ -186,6 +186,7 @@ typedef struct store_purge {
   const char *user;   /* full id of the purging user */
   int scope;          /* SYNOD__V1__PURGE_SCOPE__* */
   const char *peer;   /* CONVERSATION: the other user's full id */
+  const char *self;   /* this relay's name */
   const uint8_t *ids; /* IDS: n concatenated 16-byte ids */
   size_t nids;
   uint64_t until;       /* messages received at or before this (unix s) */

@@ -206,6 +206,13 @@ static void test_purge_conversation(void) {
       inbox_count(s.b, "bob",
                   "i.sender = 'carol@relay-b' AND i.envelope IS NOT NULL"),
       3);
+  /* carol purges her conversation with bob@relay-a, a namesake of bob's
+   * on another relay: her messages to bob@relay-b stay. */
+  CU_ASSERT_EQUAL(
+      tclient_purge(s.cc, SYNOD__V1__PURGE_SCOPE__PURGE_SCOPE_CONVERSATION,
+                    "bob@relay-a", NULL, 0, s.carol.sk, &deleted, T_MS),
+      0);
+  CU_ASSERT_EQUAL(deleted, 0);
   CU_ASSERT_EQUAL(stored_bytes(s.b, "bob"), carol_bytes);
   CU_ASSERT_EQUAL(bob_receives(&s, 3), 3);
   scene_down(&s);
