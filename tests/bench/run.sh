@@ -15,6 +15,7 @@
 # in-flight sends per session (64), BENCH_SIZE ciphertext bytes (256),
 # BENCH_DURATION measured seconds per phase (8), BENCH_WARMUP (2),
 # BENCH_LINK_WINDOW the relays' federation window (4096),
+# BENCH_MAX_BATCH the relays' [database] max_batch (256, the default),
 # BENCH_DRAIN most seconds to wait for stragglers after a phase (30),
 # BENCH_KEEP=1 keeps the state directory, BENCH_PERF=1 records
 # `perf record -a -g` of the whole box during the synod run,
@@ -31,6 +32,7 @@ DURATION=${BENCH_DURATION:-8}
 WARMUP=${BENCH_WARMUP:-2}
 LINK_WINDOW=${BENCH_LINK_WINDOW:-4096}
 DRAIN=${BENCH_DRAIN:-30}
+MAX_BATCH=${BENCH_MAX_BATCH:-256}
 
 say() { echo "run.sh: $*" >&2; }
 
@@ -110,7 +112,7 @@ log_level = warn
 
 [database]
 conninfo = host=127.0.0.1 port=$pgport user=synod dbname=bench_$1
-max_batch = 1024
+max_batch = $MAX_BATCH
 
 [limits]
 max_connections = 4096
