@@ -24,7 +24,8 @@ uint64_t bench_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* --- bookkeeping ------------------------------------------------------------ */
+/* --- bookkeeping ------------------------------------------------------------
+ */
 
 static uint8_t *flag_slot(bench_sender_t *s, uint64_t seq) {
   if (seq >= s->cap) {
@@ -160,7 +161,8 @@ void bench_received(bench_t *b, size_t j, const uint8_t *payload, size_t len) {
   }
 }
 
-/* --- phases ------------------------------------------------------------------ */
+/* --- phases ------------------------------------------------------------------
+ */
 
 typedef struct phase_result {
   double delivered_per_s;
@@ -238,7 +240,9 @@ static double percentile_ms(uint32_t *v, size_t n, double q) {
  * accepted message is delivered or drain_s passed. */
 static void run_phase(bench_t *b, double rate, double warmup_s, double dur_s,
                       double drain_s, phase_result_t *r) {
-  phase_t ph = {.b = b, .last_sent = b->sent, .last_accepted = b->accepted,
+  phase_t ph = {.b = b,
+                .last_sent = b->sent,
+                .last_accepted = b->accepted,
                 .last_delivered = b->delivered};
   b->rate = rate;
   b->phase_sent = 0;
@@ -267,7 +271,8 @@ static void run_phase(bench_t *b, double rate, double warmup_s, double dur_s,
   r->drained = ph.drained;
 }
 
-/* --- a whole measurement of one system ------------------------------------------ */
+/* --- a whole measurement of one system
+ * ------------------------------------------ */
 
 typedef struct run_opts {
   size_t n;
@@ -318,7 +323,8 @@ static void run_system(uv_loop_t *loop, bench_driver_t *drv,
     drv->teardown(&b);
     goto out;
   }
-  fprintf(stderr, "synod-bench: %s: %zu senders and %zu receivers up in %.1f s\n",
+  fprintf(stderr,
+          "synod-bench: %s: %zu senders and %zu receivers up in %.1f s\n",
           drv->name, b.n, b.n, (double)(bench_now_ns() - t) / 1e9);
   run_phase(&b, 0, o->warmup_s, o->dur_s, o->drain_s, &res->full);
   fprintf(stderr, "synod-bench: %s: full load %.0f msg/s\n", drv->name,
@@ -342,7 +348,8 @@ out:
   free(b.lat_us);
 }
 
-/* --- report ------------------------------------------------------------------ */
+/* --- report ------------------------------------------------------------------
+ */
 
 /* VmHWM of pid in KiB, or -1. */
 static long peak_rss_kib(long pid) {
@@ -372,9 +379,10 @@ static void report(const char *name, const system_result_t *r) {
   printf("%s: full load: delivered/s=%.0f p50_ms=%.2f p99_ms=%.2f%s\n", name,
          r->full.delivered_per_s, r->full.p50_ms, r->full.p99_ms,
          r->full.drained ? "" : " (not drained)");
-  printf("%s: half load: rate=%.0f delivered/s=%.0f p50_ms=%.2f p99_ms=%.2f%s\n",
-         name, r->half.rate, r->half.delivered_per_s, r->half.p50_ms,
-         r->half.p99_ms, r->half.drained ? "" : " (not drained)");
+  printf(
+      "%s: half load: rate=%.0f delivered/s=%.0f p50_ms=%.2f p99_ms=%.2f%s\n",
+      name, r->half.rate, r->half.delivered_per_s, r->half.p50_ms,
+      r->half.p99_ms, r->half.drained ? "" : " (not drained)");
 }
 
 static void print_rss(const char *name, const char *what, long pid) {
@@ -382,7 +390,8 @@ static void print_rss(const char *name, const char *what, long pid) {
     printf("%s: peak RSS %s=%ld KiB\n", name, what, peak_rss_kib(pid));
 }
 
-/* --- options ------------------------------------------------------------------ */
+/* --- options
+ * ------------------------------------------------------------------ */
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -442,8 +451,12 @@ int main(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  run_opts_t o = {.n = 32, .window = 64, .size = 256, .warmup_s = 2,
-                  .dur_s = 8, .drain_s = 30};
+  run_opts_t o = {.n = 32,
+                  .window = 64,
+                  .size = 256,
+                  .warmup_s = 2,
+                  .dur_s = 8,
+                  .drain_s = 30};
   bench_synod_conf_t sc = {.host = "127.0.0.1"};
   bench_mqtt_conf_t mc = {.host = "127.0.0.1", .qos = 1};
   long pid_a = 0, pid_b = 0, pid_m = 0;

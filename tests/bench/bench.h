@@ -72,32 +72,32 @@ typedef struct bench_driver {
 
 /* Per-sender bookkeeping, owned by the core. */
 typedef struct bench_sender {
-  size_t inflight;  /* sent, not yet answered */
+  size_t inflight; /* sent, not yet answered */
   uint64_t next_seq;
-  uint8_t *flags;   /* per seq: BENCH_F_* */
+  uint8_t *flags; /* per seq: BENCH_F_* */
   size_t cap;
 } bench_sender_t;
 
 struct bench {
   uv_loop_t *loop;
-  size_t n;           /* senders, and as many receivers */
-  unsigned window;    /* unanswered sends per sender */
-  size_t msg_bytes;   /* payload size, >= BENCH_HDR_BYTES */
+  size_t n;         /* senders, and as many receivers */
+  unsigned window;  /* unanswered sends per sender */
+  size_t msg_bytes; /* payload size, >= BENCH_HDR_BYTES */
   uint32_t nonce;
   bench_driver_t *drv;
   bench_sender_t *senders;
-  uint8_t *payload;   /* scratch payload of msg_bytes */
+  uint8_t *payload; /* scratch payload of msg_bytes */
   /* the phase */
-  int sending;        /* 0: sends stop, in-flight ones still count */
-  double rate;        /* messages/s over all senders; 0: unlimited */
+  int sending; /* 0: sends stop, in-flight ones still count */
+  double rate; /* messages/s over all senders; 0: unlimited */
   uint64_t phase_t0, meas_t0, meas_t1; /* ns, monotonic */
   uint64_t phase_sent;
-  size_t rr;          /* round-robin start of the next paced pump */
+  size_t rr; /* round-robin start of the next paced pump */
   /* totals */
   uint64_t sent, accepted, delivered, duplicates, strays, errors;
   uint64_t outstanding; /* accepted, not delivered yet */
   uint64_t meas_delivered;
-  uint32_t *lat_us;   /* latencies of deliveries in the measurement window */
+  uint32_t *lat_us; /* latencies of deliveries in the measurement window */
   size_t nlat, caplat;
 };
 
@@ -119,8 +119,8 @@ typedef struct bench_synod_conf {
   const char *host;
   uint16_t port_a, port_b;
   uint8_t key_a[32], key_b[32];
-  const char *relay_a, *relay_b;  /* relay names */
-  const char *users_a, *users_b;  /* files of "name code" lines */
+  const char *relay_a, *relay_b; /* relay names */
+  const char *users_a, *users_b; /* files of "name code" lines */
 } bench_synod_conf_t;
 
 int bench_synod_driver(bench_driver_t *d, const bench_synod_conf_t *conf);

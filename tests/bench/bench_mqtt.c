@@ -20,7 +20,7 @@
 #include "bench.h"
 #include "synod/err.h"
 
-#define SETUP_MS 30000
+#define SETUP_MS  30000
 #define MID_SLOTS 65536 /* mids are 16 bits */
 
 typedef struct mdrv mdrv_t;
@@ -49,7 +49,8 @@ struct mdrv {
 
 static void update_poll(mclient_t *c);
 
-/* --- libmosquitto callbacks ------------------------------------------------------- */
+/* --- libmosquitto callbacks
+ * ------------------------------------------------------- */
 
 static void on_connect(struct mosquitto *m, void *obj, int rc) {
   mclient_t *c = obj;
@@ -61,8 +62,8 @@ static void on_connect(struct mosquitto *m, void *obj, int rc) {
   }
   c->connected = 1;
   c->d->nconnected++;
-  if (!c->publisher &&
-      mosquitto_subscribe(m, NULL, c->topic, c->d->conf.qos) != MOSQ_ERR_SUCCESS)
+  if (!c->publisher && mosquitto_subscribe(m, NULL, c->topic, c->d->conf.qos) !=
+                           MOSQ_ERR_SUCCESS)
     c->d->failed = 1;
 }
 
@@ -105,7 +106,8 @@ static void on_disconnect(struct mosquitto *m, void *obj, int rc) {
   c->connected = 0;
 }
 
-/* --- the loop ------------------------------------------------------------------------ */
+/* --- the loop
+ * ------------------------------------------------------------------------ */
 
 static void poll_cb(uv_poll_t *p, int status, int events) {
   mclient_t *c = p->data;
@@ -142,7 +144,8 @@ static void misc_cb(uv_timer_t *t) {
     }
 }
 
-/* --- driver ------------------------------------------------------------------------ */
+/* --- driver
+ * ------------------------------------------------------------------------ */
 
 static int send_msg(bench_t *b, size_t i, const uint8_t *payload, size_t len) {
   mdrv_t *d = b->drv->data;

@@ -46,7 +46,8 @@ struct sdrv {
   int timed_out;
 };
 
-/* --- callbacks -------------------------------------------------------------- */
+/* --- callbacks --------------------------------------------------------------
+ */
 
 static void on_close(synod_conn_t *c, int status) {
   sconn_t *s = synod_conn_data(c);
@@ -135,7 +136,8 @@ static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
   synod_wire_free(f);
 }
 
-/* --- driver ------------------------------------------------------------------ */
+/* --- driver ------------------------------------------------------------------
+ */
 
 static int send_msg(bench_t *b, size_t i, const uint8_t *payload, size_t len) {
   sdrv_t *d = b->drv->data;
