@@ -1318,8 +1318,12 @@ int fixture_relay_stop(fixture_relay_t *r) {
   if (!fixture_relay_running(r))
     return SYNOD_ENOENT;
   pid_t pid = r->pid;
+  /* SIGCONT first: a paused relay acts on SIGTERM once continued. Sent
+   * after SIGTERM it could land while the exiting relay's LeakSanitizer
+   * stops its threads (ptrace, SIGSTOP) and cancel that stop: LSan then
+   * waits forever and the relay never exits. */
+  kill(pid, SIGCONT);
   kill(pid, SIGTERM);
-  kill(pid, SIGCONT); /* a paused relay acts on SIGTERM once continued */
   int ws = 0;
   int rc = wait_until(pid, now_ms() + FIXTURE_STOP_MS, &ws);
   if (rc == SYNOD_ETIMEDOUT) {
