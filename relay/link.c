@@ -32,6 +32,12 @@ typedef struct notice_req {
 
 typedef struct link_state {
   link_t *link;
+  /* Outbox position (seq) of the newest envelope in flight: the next read
+   * starts after it instead of reading the whole window in flight again
+   * on every acknowledgement. Back to 0 whenever nothing is in flight
+   * (after a reconnection, and as a rescan for a row that another relay
+   * process on the same database committed out of seq order). */
+  int64_t cursor;
   notice_req_t notices[NOTICE_WINDOW];
   uv_timer_t ping;
   int handles_open;
@@ -392,6 +398,14 @@ static void fetch_done(void *data, int status, const store_rows_t *envs,
     blocked = flush(l, batch, ids, &nb);
   for (size_t k = 0; k < nb; k++)
     synod_wire_free_message(&batch[k]->base);
+  for (size_t i = 0; i < n; i++) {
+    size_t idlen;
+    const uint8_t *id = store_rows_col(envs, i, 0, &idlen);
+    int64_t seq = store_rows_int(envs, i, 2);
+    if (id && idlen == 16 && seq > state(l)->cursor &&
+        idset_has(&l->inflight, id))
+      state(l)->cursor = seq;
+  }
   for (size_t i = 0; i < store_rows_count(notices) && !blocked && l->conn; i++) {
     size_t klen, blen;
     const uint8_t *kind = store_rows_col(notices, i, 1, &klen);
@@ -423,10 +437,15 @@ void link_kick(link_t *l) {
   }
   if (l->inflight.n >= l->window && l->notices_inflight >= NOTICE_WINDOW)
     return; /* acknowledgements kick again */
+  if (l->inflight.n == 0)
+    state(l)->cursor = 0;
   l->fetching = 1;
   l->pending++;
-  store_fetch_outbox(l->srv->db, l->peer->name,
-                     (unsigned)(l->inflight.n + l->window), fetch_done, l);
+  store_fetch_outbox(l->srv->db, l->peer->name, state(l)->cursor,
+                     (unsigned)(l->inflight.n < l->window
+                                    ? l->window - l->inflight.n
+                                    : 0),
+                     NOTICE_WINDOW, fetch_done, l);
 }
 
 static void link_connect(link_t *l) {

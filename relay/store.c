@@ -341,7 +341,8 @@ void store_fetch_inbox(db_t *db, int64_t account_id, unsigned limit,
   submit_or_fail(db, op, rc);
 }
 
-void store_fetch_outbox(db_t *db, const char *peer, unsigned limit,
+void store_fetch_outbox(db_t *db, const char *peer, int64_t after_seq,
+                        unsigned limit, unsigned notice_limit,
                         store_fetch_cb cb, void *data) {
   ctx_t *c = ctx_new((void *)cb, data);
   db_op_t *op = op_new(fetch_done, c, DB_OP_READONLY);
@@ -353,15 +354,20 @@ void store_fetch_outbox(db_t *db, const char *peer, unsigned limit,
   params_t p = {0};
   p_text(&p, peer);
   p_int(&p, limit);
+  p_int(&p, after_seq);
+  params_t q = {0};
+  p_text(&q, peer);
+  p_int(&q, notice_limit);
   int rc = add(op,
-               "SELECT message_id, envelope FROM outbox WHERE peer = $1::text"
-               " AND envelope IS NOT NULL ORDER BY seq LIMIT $2::int",
+               "SELECT message_id, envelope, seq FROM outbox WHERE peer = $1::text"
+               " AND envelope IS NOT NULL AND seq > $3::bigint"
+               " ORDER BY seq LIMIT $2::int",
                &p, 1);
   if (rc == 0)
     rc = add(op,
              "SELECT id, kind, body FROM peer_notices WHERE peer = $1::text"
              " ORDER BY id LIMIT $2::int",
-             &p, 1);
+             &q, 1);
   submit_or_fail(db, op, rc);
 }
 

@@ -105,9 +105,12 @@ typedef void (*store_fetch_cb)(void *data, int status, const store_rows_t *envs,
 void store_fetch_inbox(db_t *db, int64_t account_id, unsigned limit,
                        store_fetch_cb cb, void *data);
 
-/* Oldest-first envelopes queued for peer, at most limit; and the peer's
- * queued relay-to-relay notices (signed failures, purges) as notices. */
-void store_fetch_outbox(db_t *db, const char *peer, unsigned limit,
+/* Oldest-first envelopes queued for peer after outbox position
+ * after_seq (0: from the start), at most limit, with their position as a
+ * third column (bigint); and up to notice_limit of the peer's queued
+ * relay-to-relay notices (signed failures, purges) as notices. */
+void store_fetch_outbox(db_t *db, const char *peer, int64_t after_seq,
+                        unsigned limit, unsigned notice_limit,
                         store_fetch_cb cb, void *data);
 
 /* --- completing ---------------------------------------------------------- */
