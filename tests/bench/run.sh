@@ -19,6 +19,8 @@
 # BENCH_DRAIN most seconds to wait for stragglers after a phase (30),
 # BENCH_KEEP=1 keeps the state directory, BENCH_PERF=1 records
 # `perf record -a -g` of the whole box during the synod run,
+# BENCH_PGSS=1 loads pg_stat_statements and prints each relay's
+# statements by server time after the run,
 # BENCH_SKIP_MQTT=1 measures synod alone, BENCH_VERBOSE=1 prints
 # progress every second.
 set -euo pipefail
@@ -88,6 +90,13 @@ say "starting PostgreSQL"
 admin=$("$root/deploy/private-pg.sh" start "$state/pg")
 pgport=$(cat "$state/pg/port")
 psql -q -X -v ON_ERROR_STOP=1 "$admin" -c "CREATE DATABASE bench_a" -c "CREATE DATABASE bench_b"
+if [[ ${BENCH_PGSS:-0} == 1 ]]; then
+  psql -q -X "$admin" -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"
+  "$root/deploy/private-pg.sh" restart "$state/pg"
+  for d in bench_a bench_b; do
+    psql -q -X "${admin/dbname=postgres/dbname=$d}" -c "CREATE EXTENSION pg_stat_statements"
+  done
+fi
 durability=$(psql -X -A -t "$admin" -c "SELECT 'fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit')")
 
 # --- relays -------------------------------------------------------------------------
@@ -200,6 +209,17 @@ if [[ -n $perf_pid ]]; then
   perf report -i "$state/perf.data" --no-children --sort comm,dso,symbol 2>/dev/null |
     head -n 60 >"$build/bench-perf.txt" || true
   say "perf report head in $build/bench-perf.txt"
+fi
+if [[ ${BENCH_PGSS:-0} == 1 ]]; then
+  for d in bench_a bench_b; do
+    echo "== $d: statements by server time (pg_stat_statements)"
+    psql -X -P pager=off "${admin/dbname=postgres/dbname=$d}" -c "
+      SELECT calls, round(total_exec_time) AS ms, round(total_plan_time) AS plan_ms,
+             rows, left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS query
+      FROM pg_stat_statements
+      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      ORDER BY total_exec_time DESC LIMIT 8"
+  done | tee "$build/bench-pgss.txt"
 fi
 cp "$state/result" "$build/bench-result.txt"
 grep -h -E "level=(error|warn)" "$state/a/log" "$state/b/log" | head -n 5 >&2 || true
