@@ -29,6 +29,12 @@ typedef struct server server_t;
 typedef struct session session_t;
 typedef struct link link_t;
 
+/* An account's token bucket, shared by the account's sessions. */
+typedef struct session_rate {
+  policy_bucket_t bucket;
+  unsigned refs;
+} session_rate_t;
+
 struct session {
   server_t *srv;
   synod_conn_t *conn; /* NULL once closed */
@@ -43,7 +49,8 @@ struct session {
   int fetching, fetch_again;
   uint64_t fetch_request;  /* a Fetch to answer with the next Deliver */
   unsigned pending;        /* db ops that will call back into this session */
-  policy_bucket_t bucket;  /* the account's submit rate */
+  session_rate_t *rate;    /* the account's submit rate, shared by its
+                            * sessions on this process */
 };
 
 struct link {

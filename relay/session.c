@@ -42,6 +42,9 @@ static session_t **acct_head(server_t *srv, int64_t id) {
 static void acct_unlink(session_t *s) {
   if (!s->account_id)
     return;
+  if (s->rate && --s->rate->refs == 0)
+    free(s->rate);
+  s->rate = NULL;
   for (session_t **pp = acct_head(s->srv, s->account_id); *pp;
        pp = &(*pp)->acct_next) {
     if (*pp == s) {
@@ -205,9 +208,23 @@ static void on_ready(synod_conn_t *c, int status) {
   server_t *srv = s->srv;
   if (s->account_id) {
     session_t **head = acct_head(srv, s->account_id);
+    /* The rate limit is the account's: every session of it draws from the
+     * same bucket, so opening more sessions buys no more messages. */
+    for (session_t *o = *head; o && !s->rate; o = o->acct_next)
+      if (o->account_id == s->account_id && o->rate)
+        s->rate = o->rate;
+    if (s->rate) {
+      s->rate->refs++;
+    } else if ((s->rate = calloc(1, sizeof *s->rate)) != NULL) {
+      s->rate->refs = 1;
+      policy_bucket_init(&s->rate->bucket, srv->cfg->message_burst,
+                         server_ms(srv));
+    } else {
+      synod_conn_close(c, SYNOD_ENOMEM);
+      return;
+    }
     s->acct_next = *head;
     *head = s;
-    policy_bucket_init(&s->bucket, srv->cfg->message_burst, server_ms(srv));
     synod_log(SYNOD_LOG_DEBUG, "client session up", "user=%s", s->user);
     session_kick(s);
   } else if (s->peer) {
@@ -429,7 +446,7 @@ static void handle_submit(session_t *s, uint64_t rid, Synod__V1__Submit *m) {
     reply_error(s, rid, SYNOD_EPARSE, "submit without an envelope");
     return;
   }
-  if (policy_bucket_take(&s->bucket, cfg->message_rate, cfg->message_burst,
+  if (policy_bucket_take(&s->rate->bucket, cfg->message_rate, cfg->message_burst,
                          server_ms(srv)) != 0) {
     reply_error(s, rid, SYNOD_ERATE, "sending too fast, slow down");
     return;

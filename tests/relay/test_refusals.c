@@ -961,6 +961,31 @@ static void test_rate_limit(void) {
   CU_ASSERT_EQUAL(tclient_submit(ca, id, h.to.id, 64, 0, &acc, T_MS), 0);
   CU_ASSERT_EQUAL(acc, SYNOD__V1__ACCEPT_STATUS__ACCEPT_STATUS_STORED);
   CU_ASSERT_EQUAL(tclient_wait_rx(h.cto, ++h.delivered, 1, T_MS), 0);
+
+  /* The limit is the account's: a second session of alice's draws from
+   * the same bucket (at most 4 tokens left plus a little refill), where
+   * a bucket per session would have let it send 5 more on its own. */
+  tclient_t *ca2 = login(&alice);
+  for (int i = 0; i < N; i++) {
+    tclient_random_id(id);
+    CU_ASSERT_EQUAL(tclient_submit_async(ca2, id, h.to.id, 64, 0), 0);
+    tclient_random_id(id);
+    CU_ASSERT_EQUAL(tclient_submit_async(ca, id, h.to.id, 64, 0), 0);
+  }
+  size_t ok1 = 0, err1 = 0, ok2 = 0, err2 = 0;
+  for (int i = 0; i < 200 && ok1 + err1 + ok2 + err2 < 2 * N + ok + err; i++) {
+    tclient_run_for(ca, 25);
+    tclient_run_for(ca2, 25);
+    tclient_answers(ca, &ok1, &err1);
+    tclient_answers(ca2, &ok2, &err2);
+  }
+  CU_ASSERT_EQUAL(ok1 + err1 - ok - err + ok2 + err2, 2 * N);
+  size_t burst2 = ok1 - ok + ok2;
+  CU_ASSERT(burst2 >= 1);
+  CU_ASSERT(burst2 <= 7);
+  CU_ASSERT_EQUAL(tclient_wait_rx(h.cto, h.delivered + burst2, 1, T_MS), 0);
+  h.delivered += burst2;
+  tclient_close(ca2);
   tclient_close(ca);
   honest_down(&h);
   finish(fx);
