@@ -13,70 +13,20 @@
 #include "harness.h"
 #include "synod/crypto.h"
 #include "tclient.h"
+#include "tusers.h"
 
 #define T_MS 10000
-
-typedef struct user {
-  char id[64];
-  uint8_t pk[32], sk[32];
-  char code[FIXTURE_CODE_MAX];
-  fixture_relay_t *home;
-} user_t;
-
-/* Creates account local on relay r with a fresh identity key. */
-static void make_user(user_t *u, fixture_relay_t *r, const char *local) {
-  memset(u, 0, sizeof *u);
-  snprintf(u->id, sizeof u->id, "%s@%s", local, fixture_relay_name(r));
-  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(u->pk, u->sk), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(r, local, u->code), 0);
-  u->home = r;
-}
-
-/* Connects u to its home relay; enrols on the first call. */
-static tclient_t *login(user_t *u) {
-  tclient_t *c = NULL;
-  int rc;
-  /* A relay that has just started may not have its database connection
-   * yet and answers "try later" (EAGAIN), as a real client would retry. */
-  for (int i = 0;; i++) {
-    rc = tclient_connect(&c, fixture_relay_port(u->home),
-                         fixture_relay_public_key(u->home), u->id, u->sk,
-                         u->code[0] ? u->code : NULL, T_MS);
-    if (rc != SYNOD_EAGAIN || i == 50)
-      break;
-    usleep(100 * 1000);
-  }
-  if (rc != 0)
-    fprintf(stderr, "login %s: %s\n", u->id, synod_err_name(rc));
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-  u->code[0] = '\0'; /* a code works once */
-  return c;
-}
-
-static int64_t q(fixture_relay_t *r, const char *sql) {
-  int64_t v = -1;
-  CU_ASSERT_EQUAL(fixture_pg_query_i64(fixture_relay_pg(r), sql, &v), 0);
-  return v;
-}
-
-static fixture_t *federation(const char *name, size_t n) {
-  fixture_t *fx = NULL;
-  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, name), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, n), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
-  return fx;
-}
 
 /* A→B across relays, acknowledged, then gone from both databases but the
  * tombstones; a local message A→A as well. */
 static void test_cross_relay(void) {
-  fixture_t *fx = federation("cross_relay", 2);
+  fixture_t *fx = tuser_federation("cross_relay", 2, 0);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob, carol;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  make_user(&carol, a, "carol");
-  tclient_t *ca = login(&alice), *cb = login(&bob), *cc = login(&carol);
+  tuser_t alice, bob, carol;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tuser_make(&carol, a, "carol");
+  tclient_t *ca = tuser_login(&alice), *cb = tuser_login(&bob), *cc = tuser_login(&carol);
 
   uint8_t id[16], id2[16];
   tclient_random_id(id);
@@ -102,11 +52,11 @@ static void test_cross_relay(void) {
   /* Acknowledged: only tombstones are left, without ciphertext. */
   tclient_run_for(cb, 300);
   tclient_run_for(cc, 300);
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox"), 1);
-  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
-  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
-  CU_ASSERT_EQUAL(q(b, "SELECT stored_bytes FROM accounts WHERE name = 'bob'"), 0);
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox"), 1);
+  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT stored_bytes FROM accounts WHERE name = 'bob'"), 0);
 
   /* The same message id again, after delivery: the sender's relay still
    * holds its tombstone, so it is a duplicate, never delivered twice. */
@@ -130,14 +80,14 @@ static void test_cross_relay(void) {
 /* The recipient is offline: messages wait in its relay's inbox and are
  * drained in order when it connects. */
 static void test_offline_recipient(void) {
-  fixture_t *fx = federation("offline_recipient", 2);
+  fixture_t *fx = tuser_federation("offline_recipient", 2, 0);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  tclient_t *cb = login(&bob);
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tclient_t *cb = tuser_login(&bob);
   tclient_close(cb);
-  tclient_t *ca = login(&alice);
+  tclient_t *ca = tuser_login(&alice);
   enum { N = 50 };
   uint8_t ids[N][16];
   for (int i = 0; i < N; i++) {
@@ -149,10 +99,10 @@ static void test_offline_recipient(void) {
   int64_t held = 0;
   for (int i = 0; i < 100 && held < N; i++) {
     tclient_run_for(ca, 50);
-    held = q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL");
+    held = tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL");
   }
   CU_ASSERT_EQUAL(held, N);
-  cb = login(&bob);
+  cb = tuser_login(&bob);
   CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, T_MS), 0);
   size_t n;
   const tclient_rx_t *rx = tclient_rx(cb, &n);
@@ -168,14 +118,14 @@ static void test_offline_recipient(void) {
 /* The peer relay is stopped: messages queue in the sender relay's outbox
  * and are delivered once it is back. */
 static void test_peer_down(void) {
-  fixture_t *fx = federation("peer_down", 2);
+  fixture_t *fx = tuser_federation("peer_down", 2, 0);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  tclient_close(login(&bob));
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tclient_close(tuser_login(&bob));
   CU_ASSERT_EQUAL_FATAL(fixture_relay_stop(b), 0);
-  tclient_t *ca = login(&alice);
+  tclient_t *ca = tuser_login(&alice);
   enum { N = 20 };
   for (int i = 0; i < N; i++) {
     uint8_t id[16];
@@ -183,15 +133,15 @@ static void test_peer_down(void) {
     tclient_random_id(id);
     CU_ASSERT_EQUAL(tclient_submit(ca, id, bob.id, 64, 0, &acc, T_MS), 0);
   }
-  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), N);
+  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), N);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
-  tclient_t *cb = login(&bob);
+  tclient_t *cb = tuser_login(&bob);
   CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, 2 * T_MS), 0);
   tclient_run_for(cb, 300);
   size_t n;
   tclient_rx(cb, &n);
   CU_ASSERT_EQUAL(n, N);
-  CU_ASSERT_EQUAL(q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
   tclient_close(ca);
   tclient_close(cb);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
@@ -201,13 +151,13 @@ static void test_peer_down(void) {
 /* A message whose TTL runs out before delivery is deleted and its sender
  * gets a failure notice signed by the recipient's relay. */
 static void test_expiry_notice(void) {
-  fixture_t *fx = federation("expiry_notice", 2);
+  fixture_t *fx = tuser_federation("expiry_notice", 2, 0);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  tclient_close(login(&bob));
-  tclient_t *ca = login(&alice);
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tclient_close(tuser_login(&bob));
+  tclient_t *ca = tuser_login(&alice);
   uint8_t id[16];
   int acc;
   tclient_random_id(id);
@@ -219,8 +169,8 @@ static void test_expiry_notice(void) {
   CU_ASSERT_EQUAL(memcmp(fid[0], id, 16), 0);
   CU_ASSERT_EQUAL(code, SYNOD_EEXPIRED);
   /* Gone from bob's inbox, never delivered. */
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
-  tclient_t *cb = login(&bob);
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  tclient_t *cb = tuser_login(&bob);
   tclient_run_for(cb, 500);
   size_t n;
   tclient_rx(cb, &n);
@@ -235,14 +185,14 @@ static void test_expiry_notice(void) {
  * respect the frame limit (once a batch of 64 could exceed it and the
  * messages never left the outbox). */
 static void test_large_messages(void) {
-  fixture_t *fx = federation("large_messages", 2);
+  fixture_t *fx = tuser_federation("large_messages", 2, 0);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  tclient_close(login(&bob));
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tclient_close(tuser_login(&bob));
   CU_ASSERT_EQUAL_FATAL(fixture_relay_stop(b), 0);
-  tclient_t *ca = login(&alice);
+  tclient_t *ca = tuser_login(&alice);
   enum { N = 12 };
   for (int i = 0; i < N; i++) {
     uint8_t id[16];
@@ -251,7 +201,7 @@ static void test_large_messages(void) {
     CU_ASSERT_EQUAL(tclient_submit(ca, id, bob.id, 60000, 0, &acc, T_MS), 0);
   }
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
-  tclient_t *cb = login(&bob);
+  tclient_t *cb = tuser_login(&bob);
   CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, 2 * T_MS), 0);
   size_t n;
   const tclient_rx_t *rx = tclient_rx(cb, &n);

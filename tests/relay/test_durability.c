@@ -24,66 +24,9 @@
 #include "harness.h"
 #include "synod/crypto.h"
 #include "tclient.h"
+#include "tusers.h"
 
 #define T_MS 15000
-
-typedef struct user {
-  char id[64];
-  uint8_t pk[32], sk[32];
-  char code[FIXTURE_CODE_MAX];
-  fixture_relay_t *home;
-} user_t;
-
-static void make_user(user_t *u, fixture_relay_t *r, const char *local) {
-  memset(u, 0, sizeof *u);
-  snprintf(u->id, sizeof u->id, "%s@%s", local, fixture_relay_name(r));
-  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(u->pk, u->sk), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(r, local, u->code), 0);
-  u->home = r;
-}
-
-static tclient_t *login(user_t *u) {
-  tclient_t *c = NULL;
-  int rc = SYNOD_EAGAIN;
-  /* A relay just restarted, or whose database is coming back, may refuse
-   * with "try later" for a moment. */
-  for (int i = 0; i < 50 && rc == SYNOD_EAGAIN; i++) {
-    rc = tclient_connect(&c, fixture_relay_port(u->home),
-                         fixture_relay_public_key(u->home), u->id, u->sk,
-                         u->code[0] ? u->code : NULL, T_MS);
-    if (rc == SYNOD_EAGAIN)
-      usleep(100 * 1000);
-  }
-  if (rc != 0)
-    fprintf(stderr, "login %s: %s\n", u->id, synod_err_name(rc));
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-  u->code[0] = '\0';
-  return c;
-}
-
-static int64_t q(fixture_relay_t *r, const char *sql) {
-  int64_t v = -1;
-  CU_ASSERT_EQUAL(fixture_pg_query_i64(fixture_relay_pg(r), sql, &v), 0);
-  return v;
-}
-
-/* n relays with the per-account rate limit out of the way: these tests
- * pipeline hundreds of messages from one account. */
-static fixture_t *federation(const char *name, size_t n) {
-  fixture_t *fx = NULL;
-  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, name), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, n), 0);
-  for (size_t i = 0; i < n; i++) {
-    fixture_relay_t *r = fixture_relay_at(fx, i);
-    CU_ASSERT_EQUAL_FATAL(
-        fixture_relay_set(r, "limits", "message_rate", "100000"), 0);
-    CU_ASSERT_EQUAL_FATAL(
-        fixture_relay_set(r, "limits", "message_burst", "100000"), 0);
-  }
-  CU_ASSERT_EQUAL_FATAL(fixture_write_configs(fx), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
-  return fx;
-}
 
 /* --- id sets ---------------------------------------------------------------
  */
@@ -249,13 +192,13 @@ enum { N_KILL = 300 };
  * bob, exactly once.
  */
 static void kill_sender(const char *name, size_t stop_at) {
-  fixture_t *fx = federation(name, 2);
+  fixture_t *fx = tuser_federation(name, 2, 1);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  tclient_close(login(&bob));
-  tclient_t *ca = login(&alice);
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tclient_close(tuser_login(&bob));
+  tclient_t *ca = tuser_login(&alice);
 
   pump_t p;
   pump_init(&p, ca, N_KILL, 64, bob.id, NULL);
@@ -265,8 +208,8 @@ static void kill_sender(const char *name, size_t stop_at) {
   size_t nacc;
   uint8_t(*acc)[16] = accepted_ids(&p, &nacc);
   int64_t queued =
-      q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL");
-  int64_t at_b = q(b, "SELECT count(*) FROM inbox");
+      tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL");
+  int64_t at_b = tuser_q(b, "SELECT count(*) FROM inbox");
   fprintf(stderr,
           "%s: killed relay-a after %zu accepted of %zu sent; outbox"
           " %lld, relay-b inbox %lld\n",
@@ -277,7 +220,7 @@ static void kill_sender(const char *name, size_t stop_at) {
   tclient_close(ca);
 
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(a), 0);
-  tclient_t *cb = login(&bob);
+  tclient_t *cb = tuser_login(&bob);
   drain(cb, nacc, 1500);
   size_t nrx;
   const tclient_rx_t *rx = tclient_rx(cb, &nrx);
@@ -290,10 +233,10 @@ static void kill_sender(const char *name, size_t stop_at) {
   /* Everything delivered and acknowledged: no ciphertext left anywhere. */
   tclient_run_for(cb, 300);
   CU_ASSERT_EQUAL(
-      q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"),
+      tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"),
                   0);
-  CU_ASSERT_EQUAL(q(b, "SELECT stored_bytes FROM accounts WHERE name = 'bob'"),
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT stored_bytes FROM accounts WHERE name = 'bob'"),
                   0);
 
   tclient_close(cb);
@@ -318,13 +261,13 @@ static void test_kill_sender_mid_stream(void) {
  * gets every accepted message exactly once.
  */
 static void test_kill_receiver_mid_forward(void) {
-  fixture_t *fx = federation("kill_receiver", 2);
+  fixture_t *fx = tuser_federation("kill_receiver", 2, 1);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  tclient_close(login(&bob));
-  tclient_t *ca = login(&alice);
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tclient_close(tuser_login(&bob));
+  tclient_t *ca = tuser_login(&alice);
 
   pump_t p;
   pump_init(&p, ca, N_KILL, 64, bob.id, NULL);
@@ -332,7 +275,7 @@ static void test_kill_receiver_mid_forward(void) {
   int64_t at_b = 0;
   for (int i = 0; i < 3000 && tclient_up(ca); i++) {
     pump_step(&p, 16, 2);
-    if (i % 5 == 0 && (at_b = q(b, "SELECT count(*) FROM inbox")) >= 30)
+    if (i % 5 == 0 && (at_b = tuser_q(b, "SELECT count(*) FROM inbox")) >= 30)
       break;
   }
   CU_ASSERT_EQUAL_FATAL(fixture_relay_kill(b), 0);
@@ -347,7 +290,7 @@ static void test_kill_receiver_mid_forward(void) {
 
   size_t nacc;
   uint8_t(*acc)[16] = accepted_ids(&p, &nacc);
-  tclient_t *cb = login(&bob);
+  tclient_t *cb = tuser_login(&bob);
   drain(cb, nacc, 1500);
   size_t nrx;
   const tclient_rx_t *rx = tclient_rx(cb, &nrx);
@@ -359,8 +302,8 @@ static void test_kill_receiver_mid_forward(void) {
   CU_ASSERT_EQUAL(v.unknown, 0);
   tclient_run_for(cb, 300);
   CU_ASSERT_EQUAL(
-      q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"),
+      tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"),
                   0);
 
   tclient_close(ca);
@@ -398,15 +341,15 @@ static int log_has(fixture_relay_t *r, const char *needle) {
  * themselves and say so in their logs.
  */
 static void test_pg_restart_under_load(void) {
-  fixture_t *fx = federation("pg_restart", 2);
+  fixture_t *fx = tuser_federation("pg_restart", 2, 1);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob, dave;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  make_user(&dave, a, "dave");
-  tclient_close(login(&bob));
-  tclient_close(login(&dave));
-  tclient_t *ca = login(&alice);
+  tuser_t alice, bob, dave;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tuser_make(&dave, a, "dave");
+  tclient_close(tuser_login(&bob));
+  tclient_close(tuser_login(&dave));
+  tclient_t *ca = tuser_login(&alice);
 
   enum { CAP = 6000 };
   pump_t p;
@@ -467,7 +410,7 @@ static void test_pg_restart_under_load(void) {
   CU_ASSERT_EQUAL(nacc, ok);
 
   /* bob and dave drain: every accepted id, once. */
-  tclient_t *cb = login(&bob), *cd = login(&dave);
+  tclient_t *cb = tuser_login(&bob), *cd = tuser_login(&dave);
   size_t want_b = 0, want_d = 0;
   {
     /* Accepted ids per recipient: even positions went to bob. */
@@ -502,7 +445,7 @@ static void test_pg_restart_under_load(void) {
   /* alice sends every id not answered Accepted again, as a client does
    * after "try later": now each is stored, or a duplicate if its first
    * attempt had committed after all. */
-  tclient_t *ca2 = login(&alice);
+  tclient_t *ca2 = tuser_login(&alice);
   size_t resent = 0, resent_dup = 0;
   {
     uint8_t(*sa)[16] = calloc(nacc + 1, 16);
@@ -560,15 +503,15 @@ static void test_pg_restart_under_load(void) {
  * and to a local recipient. Each is stored once and delivered once.
  */
 static void test_same_id_twice(void) {
-  fixture_t *fx = federation("same_id", 2);
+  fixture_t *fx = tuser_federation("same_id", 2, 1);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob, dave;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  make_user(&dave, a, "dave");
-  tclient_close(login(&bob));
-  tclient_close(login(&dave));
-  tclient_t *ca = login(&alice);
+  tuser_t alice, bob, dave;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tuser_make(&dave, a, "dave");
+  tclient_close(tuser_login(&bob));
+  tclient_close(tuser_login(&dave));
+  tclient_t *ca = tuser_login(&alice);
 
   enum { K = 20 };
   uint8_t ids[K][16];
@@ -600,7 +543,7 @@ static void test_same_id_twice(void) {
   /* Again after a clean restart and after a SIGKILL of relay-a: before
    * delivery (rows with ciphertext). */
   CU_ASSERT_EQUAL_FATAL(fixture_relay_restart(a), 0);
-  ca = login(&alice);
+  ca = tuser_login(&alice);
   for (int i = 0; i < K; i++) {
     int acc = -1;
     CU_ASSERT_EQUAL(tclient_submit(ca, ids[i], to[i % 2], 64, 0, &acc, T_MS),
@@ -610,7 +553,7 @@ static void test_same_id_twice(void) {
   tclient_close(ca);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_kill(a), 0);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(a), 0);
-  ca = login(&alice);
+  ca = tuser_login(&alice);
   for (int i = 0; i < K; i++) {
     int acc = -1;
     CU_ASSERT_EQUAL(tclient_submit(ca, ids[i], to[i % 2], 64, 0, &acc, T_MS),
@@ -618,7 +561,7 @@ static void test_same_id_twice(void) {
     CU_ASSERT_EQUAL(acc, SYNOD__V1__ACCEPT_STATUS__ACCEPT_STATUS_DUPLICATE);
   }
 
-  tclient_t *cb = login(&bob), *cd = login(&dave);
+  tclient_t *cb = tuser_login(&bob), *cd = tuser_login(&dave);
   drain(cb, K / 2, 500);
   drain(cd, K / 2, 500);
   size_t nb, nd;
@@ -642,7 +585,7 @@ static void test_same_id_twice(void) {
   tclient_run_for(cb, 300);
   tclient_close(ca);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_restart(a), 0);
-  ca = login(&alice);
+  ca = tuser_login(&alice);
   for (int i = 0; i < K; i++) {
     int acc = -1;
     CU_ASSERT_EQUAL(tclient_submit(ca, ids[i], to[i % 2], 64, 0, &acc, T_MS),

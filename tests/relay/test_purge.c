@@ -18,65 +18,23 @@
 #include "synod/sig.h"
 #include "synod/wire.h"
 #include "tclient.h"
+#include "tusers.h"
 
 #define T_MS 10000
-
-typedef struct user {
-  char id[64];
-  char local[32];
-  uint8_t pk[32], sk[32];
-  char code[FIXTURE_CODE_MAX];
-  fixture_relay_t *home;
-} user_t;
-
-static void make_user(user_t *u, fixture_relay_t *r, const char *local) {
-  memset(u, 0, sizeof *u);
-  snprintf(u->id, sizeof u->id, "%s@%s", local, fixture_relay_name(r));
-  snprintf(u->local, sizeof u->local, "%s", local);
-  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(u->pk, u->sk), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(r, local, u->code), 0);
-  u->home = r;
-}
-
-static tclient_t *login(user_t *u) {
-  tclient_t *c = NULL;
-  int rc = tclient_connect(&c, fixture_relay_port(u->home),
-                           fixture_relay_public_key(u->home), u->id, u->sk,
-                           u->code[0] ? u->code : NULL, T_MS);
-  if (rc != 0)
-    fprintf(stderr, "login %s: %s\n", u->id, synod_err_name(rc));
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-  u->code[0] = '\0';
-  return c;
-}
-
-static int64_t q(fixture_relay_t *r, const char *sql) {
-  int64_t v = -1;
-  CU_ASSERT_EQUAL(fixture_pg_query_i64(fixture_relay_pg(r), sql, &v), 0);
-  return v;
-}
 
 /* Polls an integer query until it equals want or the deadline passes;
  * returns the last value. */
 static int64_t q_until(fixture_relay_t *r, tclient_t *c, const char *sql,
                        int64_t want, int timeout_ms) {
-  int64_t v = q(r, sql);
+  int64_t v = tuser_q(r, sql);
   for (int t = 0; t < timeout_ms && v != want; t += 50) {
     if (c)
       tclient_run_for(c, 50);
     else
       usleep(50 * 1000);
-    v = q(r, sql);
+    v = tuser_q(r, sql);
   }
   return v;
-}
-
-static fixture_t *federation(const char *name, size_t n) {
-  fixture_t *fx = NULL;
-  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, name), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, n), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
-  return fx;
 }
 
 static void send_n(tclient_t *c, const char *to, size_t n, uint8_t (*ids)[16]) {
@@ -99,14 +57,14 @@ static int64_t inbox_count(fixture_relay_t *r, const char *local,
            "SELECT count(*) FROM inbox i JOIN accounts a ON a.id = i.account_id"
            " WHERE a.name = '%s' AND %s",
            local, cond);
-  return q(r, sql);
+  return tuser_q(r, sql);
 }
 
 static int64_t stored_bytes(fixture_relay_t *r, const char *local) {
   char sql[256];
   snprintf(sql, sizeof sql,
            "SELECT stored_bytes FROM accounts WHERE name = '%s'", local);
-  return q(r, sql);
+  return tuser_q(r, sql);
 }
 
 /* bob on relay-b holds 4 messages from alice (relay-a) and 3 from carol
@@ -114,22 +72,22 @@ static int64_t stored_bytes(fixture_relay_t *r, const char *local) {
 typedef struct scene {
   fixture_t *fx;
   fixture_relay_t *a, *b;
-  user_t alice, bob, carol;
+  tuser_t alice, bob, carol;
   tclient_t *ca, *cc;
   uint8_t from_alice[4][16], from_carol[3][16];
 } scene_t;
 
 static void scene_up(scene_t *s, const char *name) {
   memset(s, 0, sizeof *s);
-  s->fx = federation(name, 2);
+  s->fx = tuser_federation(name, 2, 0);
   s->a = fixture_relay_at(s->fx, 0);
   s->b = fixture_relay_at(s->fx, 1);
-  make_user(&s->alice, s->a, "alice");
-  make_user(&s->bob, s->b, "bob");
-  make_user(&s->carol, s->b, "carol");
-  tclient_close(login(&s->bob));
-  s->ca = login(&s->alice);
-  s->cc = login(&s->carol);
+  tuser_make(&s->alice, s->a, "alice");
+  tuser_make(&s->bob, s->b, "bob");
+  tuser_make(&s->carol, s->b, "carol");
+  tclient_close(tuser_login(&s->bob));
+  s->ca = tuser_login(&s->alice);
+  s->cc = tuser_login(&s->carol);
   send_n(s->ca, s->bob.id, 4, s->from_alice);
   send_n(s->cc, s->bob.id, 3, s->from_carol);
   CU_ASSERT_EQUAL_FATAL(
@@ -148,7 +106,7 @@ static void scene_down(scene_t *s) {
 
 /* bob connects and collects what is left; returns how many. */
 static size_t bob_receives(scene_t *s, size_t expect) {
-  tclient_t *cb = login(&s->bob);
+  tclient_t *cb = tuser_login(&s->bob);
   (void)tclient_wait_rx(cb, expect, 1, T_MS);
   (void)tclient_wait_rx(cb, (size_t)-1, 1, 500);
   size_t n;
@@ -162,7 +120,7 @@ static size_t bob_receives(scene_t *s, size_t expect) {
 static void test_purge_all(void) {
   scene_t s;
   scene_up(&s, "purge_all");
-  tclient_t *cb = login(&s.bob);
+  tclient_t *cb = tuser_login(&s.bob);
   /* Purge before the drain can deliver anything: the purge is the first
    * request, but a session drains on connect; what it delivered is not
    * acknowledged, so it is still stored and purged. */
@@ -188,9 +146,9 @@ static void test_purge_all(void) {
 static void test_purge_conversation(void) {
   scene_t s;
   scene_up(&s, "purge_conversation");
-  int64_t carol_bytes = q(s.b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
+  int64_t carol_bytes = tuser_q(s.b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
                                " FROM inbox WHERE sender = 'carol@relay-b'");
-  tclient_t *cb = login(&s.bob);
+  tclient_t *cb = tuser_login(&s.bob);
   uint64_t deleted = 0;
   CU_ASSERT_EQUAL(
       tclient_purge(cb, SYNOD__V1__PURGE_SCOPE__PURGE_SCOPE_CONVERSATION,
@@ -224,12 +182,12 @@ static void test_purge_conversation(void) {
 static void test_purge_ids(void) {
   scene_t s;
   scene_up(&s, "purge_ids");
-  user_t dave;
-  make_user(&dave, s.b, "dave");
-  tclient_close(login(&dave));
+  tuser_t dave;
+  tuser_make(&dave, s.b, "dave");
+  tclient_close(tuser_login(&dave));
   uint8_t to_dave[1][16], to_carol[1][16];
   send_n(s.cc, dave.id, 1, to_dave);
-  tclient_t *cb = login(&s.bob);
+  tclient_t *cb = tuser_login(&s.bob);
   send_n(cb, s.carol.id, 1, to_carol);
   uint8_t ids[2][16];
   memcpy(ids[0], s.from_alice[1], 16);
@@ -242,7 +200,7 @@ static void test_purge_ids(void) {
   CU_ASSERT_EQUAL(deleted, 2);
   CU_ASSERT_EQUAL(inbox_count(s.b, "bob", "i.envelope IS NOT NULL"), 5);
   CU_ASSERT_EQUAL(inbox_count(s.b, "bob", "i.envelope IS NULL"), 2);
-  CU_ASSERT_EQUAL(q(s.b, "SELECT count(*) FROM inbox WHERE envelope IS NULL"),
+  CU_ASSERT_EQUAL(tuser_q(s.b, "SELECT count(*) FROM inbox WHERE envelope IS NULL"),
                   2);
   /* Not bob's: carol's message to dave stays. */
   deleted = 99;
@@ -270,39 +228,39 @@ static void test_purge_ids(void) {
  * relay-b is down, purged there and counted; relay-b, once back, never
  * gets them. */
 static void test_purge_outbox(void) {
-  fixture_t *fx = federation("purge_outbox", 2);
+  fixture_t *fx = tuser_federation("purge_outbox", 2, 0);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, b, "bob");
-  tclient_close(login(&bob));
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, b, "bob");
+  tclient_close(tuser_login(&bob));
   CU_ASSERT_EQUAL_FATAL(fixture_relay_stop(b), 0);
-  tclient_t *ca = login(&alice);
+  tclient_t *ca = tuser_login(&alice);
   send_n(ca, bob.id, 5, NULL);
   const char *mine =
       "SELECT count(*) FROM outbox WHERE sender = 'alice@relay-a'"
       " AND envelope IS NOT NULL";
-  CU_ASSERT_EQUAL(q(a, mine), 5);
+  CU_ASSERT_EQUAL(tuser_q(a, mine), 5);
   uint64_t deleted = 0;
   CU_ASSERT_EQUAL(tclient_purge(ca, SYNOD__V1__PURGE_SCOPE__PURGE_SCOPE_ALL,
                                 NULL, NULL, 0, alice.sk, &deleted, T_MS),
                   0);
   CU_ASSERT_EQUAL(deleted, 5);
-  CU_ASSERT_EQUAL(q(a, mine), 0);
+  CU_ASSERT_EQUAL(tuser_q(a, mine), 0);
   /* The purge waits for relay-b as a peer notice. */
-  CU_ASSERT_EQUAL(q(a,
+  CU_ASSERT_EQUAL(tuser_q(a,
                     "SELECT count(*) FROM peer_notices WHERE peer = 'relay-b'"
                     " AND kind = 'purge'"),
                   1);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
   CU_ASSERT_EQUAL(q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
                   0);
-  tclient_t *cb = login(&bob);
+  tclient_t *cb = tuser_login(&bob);
   (void)tclient_wait_rx(cb, 1, 1, 1000);
   size_t n;
   tclient_rx(cb, &n);
   CU_ASSERT_EQUAL(n, 0);
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox"), 0);
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox"), 0);
   tclient_close(cb);
   tclient_close(ca);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
@@ -313,14 +271,14 @@ static void test_purge_outbox(void) {
  * bob's inbox at relay-b; alice purges her conversation with bob at
  * relay-a, and the link carries the purge to relay-b, which clears them. */
 static void test_peer_purge(void) {
-  fixture_t *fx = federation("peer_purge", 2);
+  fixture_t *fx = tuser_federation("peer_purge", 2, 0);
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
-  user_t alice, bob, carol;
-  make_user(&alice, a, "alice");
-  make_user(&carol, a, "carol");
-  make_user(&bob, b, "bob");
-  tclient_close(login(&bob));
-  tclient_t *ca = login(&alice), *cc = login(&carol);
+  tuser_t alice, bob, carol;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&carol, a, "carol");
+  tuser_make(&bob, b, "bob");
+  tclient_close(tuser_login(&bob));
+  tclient_t *ca = tuser_login(&alice), *cc = tuser_login(&carol);
   send_n(ca, bob.id, 3, NULL);
   send_n(cc, bob.id, 2, NULL); /* carol's are not alice's to purge */
   const char *from_alice = "SELECT count(*) FROM inbox WHERE sender = "
@@ -338,18 +296,18 @@ static void test_peer_purge(void) {
       0);
   CU_ASSERT_EQUAL(deleted, 0); /* nothing of it left at relay-a */
   CU_ASSERT_EQUAL(q_until(b, ca, from_alice, 0, T_MS), 0);
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE sender = "
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE sender = "
                        "'alice@relay-a' AND envelope IS NULL"),
                   3);
-  CU_ASSERT_EQUAL(q(b, "SELECT count(*) FROM inbox WHERE sender = "
+  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE sender = "
                        "'carol@relay-a' AND envelope IS NOT NULL"),
                   2);
   CU_ASSERT_EQUAL(q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
                   0);
-  int64_t carol_bytes = q(b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
+  int64_t carol_bytes = tuser_q(b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
                              " FROM inbox WHERE sender = 'carol@relay-a'");
   CU_ASSERT_EQUAL(stored_bytes(b, "bob"), carol_bytes);
-  tclient_t *cb = login(&bob);
+  tclient_t *cb = tuser_login(&bob);
   (void)tclient_wait_rx(cb, 2, 1, T_MS);
   (void)tclient_wait_rx(cb, (size_t)-1, 1, 500);
   size_t n;
@@ -404,7 +362,7 @@ static int purge_as(tclient_t *c, const char *user, const uint8_t sk[32]) {
 static void test_purge_refused(void) {
   scene_t s;
   scene_up(&s, "purge_refused");
-  tclient_t *cb = login(&s.bob);
+  tclient_t *cb = tuser_login(&s.bob);
   uint8_t wpk[32], wsk[32];
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(wpk, wsk), 0);
   uint64_t deleted = 99;

@@ -35,6 +35,7 @@
 #include "synod/tls.h"
 #include "synod/wire.h"
 #include "tclient.h"
+#include "tusers.h"
 
 #define T_MS 10000
 
@@ -52,22 +53,6 @@ static void sleep_ms(int ms) {
 
 /* --- users and honest sessions ------------------------------------------- */
 
-typedef struct user {
-  char id[64];
-  uint8_t pk[32], sk[32];
-  char code[FIXTURE_CODE_MAX];
-  fixture_relay_t *home;
-} user_t;
-
-/* Creates account local on relay r with a fresh identity key. */
-static void make_user(user_t *u, fixture_relay_t *r, const char *local) {
-  memset(u, 0, sizeof *u);
-  snprintf(u->id, sizeof u->id, "%s@%s", local, fixture_relay_name(r));
-  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(u->pk, u->sk), 0);
-  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(r, local, u->code), 0);
-  u->home = r;
-}
-
 /* Connects as id to relay r with key sk (and code): 0 with *out, or the
  * code the attempt ended with. */
 static int connect_as(tclient_t **out, fixture_relay_t *r, const char *id,
@@ -76,21 +61,10 @@ static int connect_as(tclient_t **out, fixture_relay_t *r, const char *id,
                          fixture_relay_public_key(r), id, sk, code, T_MS);
 }
 
-/* Connects u to its home relay; enrols on the first call. */
-static tclient_t *login(user_t *u) {
-  tclient_t *c = NULL;
-  int rc = connect_as(&c, u->home, u->id, u->sk, u->code[0] ? u->code : NULL);
-  if (rc != 0)
-    fprintf(stderr, "login %s: %s\n", u->id, synod_err_name(rc));
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-  u->code[0] = '\0'; /* a code works once */
-  return c;
-}
-
 /* Two users of one relay with sessions open for the whole test. */
 typedef struct honest {
   fixture_relay_t *relay;
-  user_t from, to;
+  tuser_t from, to;
   tclient_t *cfrom, *cto;
   size_t delivered;
 } honest_t;
@@ -98,10 +72,10 @@ typedef struct honest {
 static void honest_up(honest_t *h, fixture_relay_t *r) {
   memset(h, 0, sizeof *h);
   h->relay = r;
-  make_user(&h->from, r, "hank");
-  make_user(&h->to, r, "iris");
-  h->cfrom = login(&h->from);
-  h->cto = login(&h->to);
+  tuser_make(&h->from, r, "hank");
+  tuser_make(&h->to, r, "iris");
+  h->cfrom = tuser_login(&h->from);
+  h->cto = tuser_login(&h->to);
 }
 
 static void honest_down(honest_t *h) {
@@ -470,8 +444,8 @@ static int raw_session(raw_t *r, fixture_relay_t *relay, Synod__V1__Role role,
 /* A raw client session of a freshly enrolled user of relay. */
 static void raw_user_session(raw_t *r, fixture_relay_t *relay,
                              const char *local) {
-  user_t u;
-  make_user(&u, relay, local);
+  tuser_t u;
+  tuser_make(&u, relay, local);
   int rc =
       raw_session(r, relay, SYNOD__V1__ROLE__ROLE_CLIENT, u.id, u.sk, u.code);
   if (rc != 0)
@@ -536,8 +510,8 @@ static void test_unauthenticated_send(void) {
   relay_healthy(&h, "submit before hello");
 
   /* After a Hello, instead of Auth. */
-  user_t mallory;
-  make_user(&mallory, a, "mallory");
+  tuser_t mallory;
+  tuser_make(&mallory, a, "mallory");
   CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a)), 0);
   synod_handshake_config_t cfg;
   memset(&cfg, 0, sizeof cfg);
@@ -575,9 +549,9 @@ static void test_unknown_relay(void) {
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
   honest_t h;
   honest_up(&h, a);
-  user_t bob;
-  make_user(&bob, b, "bob");
-  tclient_t *cb = login(&bob);
+  tuser_t bob;
+  tuser_make(&bob, b, "bob");
+  tclient_t *cb = tuser_login(&bob);
 
   uint8_t pk[32], sk[32];
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk, sk), 0);
@@ -694,12 +668,12 @@ static void test_user_keys(void) {
   fixture_relay_t *a = fixture_relay_at(fx, 0);
   honest_t h;
   honest_up(&h, a);
-  user_t alice, dave;
-  make_user(&alice, a, "alice");
-  make_user(&dave, a, "dave");
+  tuser_t alice, dave;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&dave, a, "dave");
   char alice_code[FIXTURE_CODE_MAX];
   memcpy(alice_code, alice.code, sizeof alice_code);
-  tclient_close(login(&alice)); /* enrolled with K1 */
+  tclient_close(tuser_login(&alice)); /* enrolled with K1 */
 
   uint8_t pk2[32], sk2[32];
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk2, sk2), 0);
@@ -731,8 +705,8 @@ static void test_user_keys(void) {
   relay_healthy(&h, "unknown account");
 
   /* Nothing was consumed or rebound: dave's real code, alice's real key. */
-  tclient_close(login(&dave));
-  tclient_close(login(&alice));
+  tclient_close(tuser_login(&dave));
+  tclient_close(tuser_login(&alice));
 
   /* A disabled account, even with its own key. */
   int st = -1;
@@ -858,9 +832,9 @@ static void test_unknown_recipient(void) {
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
   honest_t h;
   honest_up(&h, a);
-  user_t alice;
-  make_user(&alice, a, "alice");
-  tclient_t *ca = login(&alice);
+  tuser_t alice;
+  tuser_make(&alice, a, "alice");
+  tclient_t *ca = tuser_login(&alice);
   char rcpt[64];
   uint8_t id[16];
   int acc = -1;
@@ -926,9 +900,9 @@ static void test_rate_limit(void) {
   CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
   honest_t h;
   honest_up(&h, a);
-  user_t alice;
-  make_user(&alice, a, "alice");
-  tclient_t *ca = login(&alice);
+  tuser_t alice;
+  tuser_make(&alice, a, "alice");
+  tclient_t *ca = tuser_login(&alice);
 
   enum { N = 20 };
   for (int i = 0; i < N; i++) {
@@ -965,7 +939,7 @@ static void test_rate_limit(void) {
   /* The limit is the account's: a second session of alice's draws from
    * the same bucket (at most 4 tokens left plus a little refill), where
    * a bucket per session would have let it send 5 more on its own. */
-  tclient_t *ca2 = login(&alice);
+  tclient_t *ca2 = tuser_login(&alice);
   for (int i = 0; i < N; i++) {
     tclient_random_id(id);
     CU_ASSERT_EQUAL(tclient_submit_async(ca2, id, h.to.id, 64, 0), 0);
@@ -1004,11 +978,11 @@ static void test_quota(void) {
   CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
   honest_t h;
   honest_up(&h, a);
-  user_t alice, bob;
-  make_user(&alice, a, "alice");
-  make_user(&bob, a, "bob");
-  tclient_close(login(&bob)); /* enrolled, offline */
-  tclient_t *ca = login(&alice);
+  tuser_t alice, bob;
+  tuser_make(&alice, a, "alice");
+  tuser_make(&bob, a, "bob");
+  tclient_close(tuser_login(&bob)); /* enrolled, offline */
+  tclient_t *ca = tuser_login(&alice);
 
   /* 20000-byte ciphertexts: three fit in 70000 bytes, a fourth does not. */
   int acc = -1, stored = 0, rc = 0;
@@ -1027,7 +1001,7 @@ static void test_quota(void) {
   relay_healthy(&h, "quota");
 
   /* Bob drains his inbox: there is room again. */
-  tclient_t *cb = login(&bob);
+  tclient_t *cb = tuser_login(&bob);
   CU_ASSERT_EQUAL(tclient_wait_rx(cb, 3, 1, T_MS), 0);
   /* Deliveries that came with Ready, before any wait, were not
    * acknowledged automatically: acknowledge all of them. */
@@ -1072,10 +1046,10 @@ static void test_connection_limits(void) {
                         0);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_write_config(a), 0);
   CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
-  user_t u[5];
+  tuser_t u[5];
   static const char *const names[5] = {"ann", "ben", "cat", "dan", "eve"};
   for (int i = 0; i < 5; i++)
-    make_user(&u[i], a, names[i]);
+    tuser_make(&u[i], a, names[i]);
 
   /* Plain TCP that never speaks: closed after the handshake timeout. */
   raw_t r;
@@ -1097,7 +1071,7 @@ static void test_connection_limits(void) {
   /* Three sessions fit; the fourth and fifth are refused. */
   tclient_t *c[5] = {NULL};
   for (int i = 0; i < 3; i++)
-    c[i] = login(&u[i]);
+    c[i] = tuser_login(&u[i]);
   for (int i = 3; i < 5; i++) {
     CU_ASSERT_EQUAL(connect_as(&c[i], a, u[i].id, u[i].sk, u[i].code),
                     SYNOD_ELIMIT);
@@ -1139,8 +1113,8 @@ static void test_visitor(void) {
   fixture_relay_t *a = fixture_relay_at(fx, 0), *b = fixture_relay_at(fx, 1);
   honest_t h;
   honest_up(&h, a);
-  user_t carol;
-  make_user(&carol, b, "carol");
+  tuser_t carol;
+  tuser_make(&carol, b, "carol");
   tclient_t *cv = NULL;
   CU_ASSERT_EQUAL_FATAL(connect_as(&cv, a, carol.id, carol.sk, NULL), 0);
 
