@@ -81,8 +81,62 @@ static const char v1_sql[] =
     ");"
     "CREATE INDEX peer_notices_peer ON peer_notices (peer, id);";
 
+/*
+ * v2: the key directory (proto/README.md section 7).
+ *
+ * announcements hold the exact bytes each user signed, one row per user and
+ * version: the primary key is the rule "never two announcements for one
+ * user and version", enforced by the database even against two relay
+ * processes racing. countersignatures hold the home relay's statement for
+ * each stored link. proofs hold packed EquivocationProof messages, unique on
+ * their SHA-256 (synod_proof_build orders the pair canonically, so finding
+ * the same conflict twice stores one row); a user with a proof of kind 1
+ * or 2 is frozen: no newer link is accepted. peer_notices gains the kind
+ * 'gossip': a packed GossipAnnouncement to push to that peer.
+ */
+static const char v2_sql[] =
+    "CREATE TABLE announcements ("
+    "  user_id text NOT NULL,"
+    "  version bigint NOT NULL CHECK (version >= 1),"
+    "  hash bytea NOT NULL CHECK (octet_length(hash) = 32),"
+    "  body bytea NOT NULL,"
+    "  signature bytea NOT NULL CHECK (octet_length(signature) = 64),"
+    "  continuity bytea CHECK (octet_length(continuity) = 64),"
+    "  identity_key bytea NOT NULL CHECK (octet_length(identity_key) = 32),"
+    "  signed_at bigint NOT NULL,"
+    "  received_at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (user_id, version)"
+    ");"
+    "CREATE TABLE countersignatures ("
+    "  user_id text NOT NULL,"
+    "  version bigint NOT NULL,"
+    "  hash bytea NOT NULL CHECK (octet_length(hash) = 32),"
+    "  relay text NOT NULL,"
+    "  body bytea NOT NULL,"
+    "  signature bytea NOT NULL CHECK (octet_length(signature) = 64),"
+    "  received_at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (user_id, version, relay)"
+    ");"
+    "CREATE TABLE proofs ("
+    "  id bigserial PRIMARY KEY,"
+    "  user_id text NOT NULL,"
+    "  kind int NOT NULL CHECK (kind BETWEEN 1 AND 3),"
+    "  version bigint NOT NULL,"
+    "  guilty_key bytea NOT NULL CHECK (octet_length(guilty_key) = 32),"
+    "  guilty_relay text NOT NULL DEFAULT '',"
+    "  proof bytea NOT NULL,"
+    "  proof_hash bytea NOT NULL UNIQUE CHECK (octet_length(proof_hash) = 32),"
+    "  received_at timestamptz NOT NULL DEFAULT now()"
+    ");"
+    "CREATE INDEX proofs_user ON proofs (user_id);"
+    "CREATE INDEX proofs_relay ON proofs (guilty_relay);"
+    "ALTER TABLE peer_notices DROP CONSTRAINT peer_notices_kind_check;"
+    "ALTER TABLE peer_notices ADD CONSTRAINT peer_notices_kind_check"
+    "  CHECK (kind IN ('delivery-failure', 'purge', 'gossip'));";
+
 static const schema_migration_t migrations[] = {
     {1, "messaging: accounts, inbox, outbox, notices", v1_sql},
+    {2, "directory: announcements, countersignatures, proofs", v2_sql},
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
