@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "directory.h"
 #include "server.h"
 #include "store.h"
 #include "synod/crypto.h"
@@ -252,8 +253,10 @@ static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
     synod_conn_close(c, synod_err_from_wire(f->error->code));
     break;
   default:
-    synod_conn_send_error(c, f->request_id, SYNOD_EDENIED,
-                          "this connection carries forwards only");
+    /* Heads from the peer and its answers to our fetches: directory.c. */
+    if (!dir_link_frame(l, f))
+      synod_conn_send_error(c, f->request_id, SYNOD_EDENIED,
+                            "this connection carries forwards only");
     break;
   }
   synod_wire_free(f);
@@ -279,6 +282,17 @@ static int send_forward(link_t *l, Synod__V1__Envelope **envs, size_t n,
 
 static int send_notice(link_t *l, int64_t notice_id, const char *kind,
                        const uint8_t *body, size_t len) {
+  if (strcmp(kind, "gossip") == 0) {
+    /* A push, answered by nothing: done once handed to the connection. A
+     * push lost with the connection is recovered by the heads exchange of
+     * the next one (directory.h). */
+    int rc = dir_link_push(l, body, len);
+    if (rc == 0 || rc == SYNOD_EPARSE) {
+      l->pending++;
+      store_peer_notice_done(l->srv->db, notice_id, notice_done_cb, l);
+    }
+    return rc == SYNOD_EPARSE ? 0 : rc;
+  }
   size_t slot = NOTICE_WINDOW;
   for (size_t i = 0; i < NOTICE_WINDOW; i++) {
     if (state(l)->notices[i].notice_id == notice_id &&

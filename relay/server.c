@@ -13,6 +13,7 @@
 
 #include <libpq-fe.h>
 
+#include "directory.h"
 #include "schema.h"
 #include "store.h"
 #include "synod/crypto.h"
@@ -330,6 +331,7 @@ run_out:
     uv_run(srv->loop, UV_RUN_DEFAULT);
   }
 out:
+  dir_free(srv);
   for (size_t i = 0; i < srv->nlinks; i++)
     link_free(&srv->links[i]);
   free(srv->links);

@@ -91,6 +91,11 @@ struct server {
   size_t nlinks;
   int stopping;
   int exit_code;
+  /* directory.c: chain changes wait here and run one at a time; fetches
+   * our links asked and not yet answered. */
+  struct dir_job *dir_queue, *dir_queue_tail;
+  int dir_busy;
+  struct dir_fetch *dir_fetches;
 };
 
 /* Runs the relay of cfg until SIGTERM/SIGINT; returns the exit status. */
@@ -126,6 +131,10 @@ void session_kick_user(server_t *srv, const char *user);
 
 /* Closes every session (shutdown). */
 void session_close_all(server_t *srv);
+
+/* A db op started for s (s->pending++) completed: drops that hold and frees
+ * s when it was the last thing keeping a closed session. */
+void session_unhold(session_t *s);
 
 /* --- link.c --- */
 

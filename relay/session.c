@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "directory.h"
 #include "server.h"
 #include "store.h"
 #include "synod/crypto.h"
@@ -33,6 +34,11 @@ static void release(session_t *s) {
   idset_free(&s->inflight);
   free(s->user);
   free(s);
+}
+
+void session_unhold(session_t *s) {
+  s->pending--;
+  release(s);
 }
 
 static session_t **acct_head(server_t *srv, int64_t id) {
@@ -229,6 +235,7 @@ static void on_ready(synod_conn_t *c, int status) {
     session_kick(s);
   } else if (s->peer) {
     synod_log(SYNOD_LOG_INFO, "peer session up", "peer=%s", s->peer->name);
+    dir_peer_up(s);
   }
 }
 
@@ -1032,6 +1039,17 @@ static int frame_violation(Synod__V1__Frame__BodyCase body, int peer) {
     return peer ? 0 : SYNOD_EDENIED;
   case SYNOD__V1__FRAME__BODY_DELIVERY_FAILURE:
     return SYNOD_EDENIED; /* a relay's push to its client */
+  case SYNOD__V1__FRAME__BODY_PUBLISH:
+    return peer ? SYNOD_EDENIED : 0;
+  case SYNOD__V1__FRAME__BODY_GOSSIP_ANNOUNCEMENT:
+  case SYNOD__V1__FRAME__BODY_HEADS_SUMMARY:
+  case SYNOD__V1__FRAME__BODY_FETCH_ANNOUNCEMENTS:
+    return peer ? 0 : SYNOD_EDENIED;
+  case SYNOD__V1__FRAME__BODY_PUBLISH_RESULT:
+  case SYNOD__V1__FRAME__BODY_COUNTERSIGN_RESPONSE:
+  case SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER:
+  case SYNOD__V1__FRAME__BODY_PROOF_LIST:
+    return SYNOD_EPROTO;
   case SYNOD__V1__FRAME__BODY_HELLO:
   case SYNOD__V1__FRAME__BODY_AUTH:
   case SYNOD__V1__FRAME__BODY_READY:
@@ -1108,9 +1126,9 @@ static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
               f->error->code, f->error->reason ? f->error->reason : "");
     break;
   default:
-    /* The key directory (Publish, Lookup, gossip, proofs) is not served by
-     * this version of the relay. */
-    reply_error(s, rid, SYNOD_EDENIED, "request not supported by this relay");
+    /* The key directory (Publish, Lookup, gossip, proofs): directory.c. */
+    if (!dir_session_frame(s, f))
+      reply_error(s, rid, SYNOD_EDENIED, "request not supported by this relay");
     break;
   }
   synod_wire_free(f);
