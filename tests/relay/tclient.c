@@ -527,3 +527,13 @@ void tclient_random_id(uint8_t id[16]) {
   if (synod_random(id, 16) != 0)
     abort();
 }
+
+int tclient_request(tclient_t *c, Synod__V1__Frame *f,
+                    Synod__V1__Frame **answer, int timeout_ms) {
+  *answer = NULL;
+  int rc = request(c, f, timeout_ms);
+  if (rc == 0)
+    *answer = c->wait_answer;
+  c->wait_answer = NULL;
+  return rc;
+}

@@ -106,6 +106,16 @@ int tclient_purge(tclient_t *c, int scope, const char *peer,
 /* The last Error frame received (code, reason) or 0. */
 int tclient_last_error(const tclient_t *c, const char **reason);
 
+/*
+ * Sends f (borrowed; its request_id is set here to a fresh one) and waits
+ * for the frame answering it. Returns 0 with *answer, owned by the caller
+ * (synod_wire_free); or the code of an Error answer (its reason through
+ * tclient_last_error()) with *answer NULL; or SYNOD_ETIMEDOUT /
+ * SYNOD_ECLOSED.
+ */
+int tclient_request(tclient_t *c, Synod__V1__Frame *f,
+                    Synod__V1__Frame **answer, int timeout_ms);
+
 /* Runs the loop for ms milliseconds. */
 void tclient_run_for(tclient_t *c, int ms);
 
