@@ -50,6 +50,62 @@ static int add(db_op_t *op, const char *sql, const params_t *p, int binary) {
   return db_op_add(op, sql, p->n, p->v, p->len, p->fmt, binary);
 }
 
+/* A one-dimensional array parameter in PostgreSQL's binary array format
+ * (array_recv): ndim, flags, element type, length, lower bound, then each
+ * element as a 4-byte length and its bytes; integers big-endian. */
+enum { OID_BYTEA = 17, OID_INT8 = 20, OID_TEXT = 25 };
+
+typedef struct arr {
+  uint8_t *b;
+  size_t len, cap;
+  int oom;
+} arr_t;
+
+static void arr_put(arr_t *a, const void *p, size_t n) {
+  if (a->oom)
+    return;
+  if (a->len + n > a->cap) {
+    size_t cap = a->cap ? a->cap : 256;
+    while (cap < a->len + n)
+      cap *= 2;
+    uint8_t *b = realloc(a->b, cap);
+    if (!b) {
+      a->oom = 1;
+      return;
+    }
+    a->b = b;
+    a->cap = cap;
+  }
+  memcpy(a->b + a->len, p, n);
+  a->len += n;
+}
+
+static void arr_u32(arr_t *a, uint32_t v) {
+  uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
+                  (uint8_t)v};
+  arr_put(a, b, 4);
+}
+
+static void arr_begin(arr_t *a, uint32_t oid, size_t n) {
+  arr_u32(a, 1); /* ndim */
+  arr_u32(a, 0); /* no NULLs */
+  arr_u32(a, oid);
+  arr_u32(a, (uint32_t)n);
+  arr_u32(a, 1); /* lower bound */
+}
+
+static void arr_elem(arr_t *a, const void *p, size_t n) {
+  arr_u32(a, (uint32_t)n);
+  arr_put(a, p, n);
+}
+
+static void arr_int8(arr_t *a, int64_t v) {
+  uint8_t b[8];
+  for (int k = 0; k < 8; k++)
+    b[k] = (uint8_t)((uint64_t)v >> (56 - 8 * k));
+  arr_elem(a, b, 8);
+}
+
 /* The ids[0..n) list as a relation, from one bytea parameter $k. */
 #define IDS_OF(k)                                                            \
   "(SELECT substring($" k "::bytea FROM i * 16 + 1 FOR 16)"                  \
@@ -118,6 +174,7 @@ typedef struct ctx {
   store_item_t *items;
   size_t n;
   int has_code;
+  int multi; /* store_put: the inbox items went as one statement, last */
 } ctx_t;
 
 static ctx_t *ctx_new(void *cb, void *data) {
@@ -230,6 +287,72 @@ static const char put_inbox_sql[] =
     " SELECT (SELECT count(*) FROM upd), (SELECT id FROM a),"
     "        (SELECT disabled FROM a), (SELECT d FROM dup)";
 
+/*
+ * The same for many inbox items in one statement: parameters are arrays
+ * (ids, recipient names, senders, sender relays, expiry, envelopes; item i
+ * at ordinality i) and the quota; one row per item, in order: a code (0
+ * stored, 1 duplicate, 2 unknown user, 3 disabled, 4 quota) and the
+ * account id when stored. The outcome is the one-item statement's run for
+ * each item in order, within one transaction, provided no message id
+ * repeats in the batch (store_put checks): the quota admits items in order
+ * while they fit, per account; an account whose running total passes its
+ * room (quota - stored_bytes) continues, from the first item that does not
+ * fit, through a recursive walk that skips items that do not fit and takes
+ * later ones that still do. Rows are inserted in item order, so seq
+ * follows it. A row inserted meanwhile by another process (the ON CONFLICT
+ * path) is a duplicate. The duplicate test is a scalar subquery, not
+ * EXISTS: the statement's generic plan is made once per connection, maybe
+ * while inbox is still empty, and an EXISTS may then become a hash of the
+ * whole table, read again on every execution; a scalar subquery stays a
+ * primary-key probe per item.
+ */
+static const char put_inbox_multi_sql[] =
+    "WITH RECURSIVE"
+    " it AS (SELECT t.*, coalesce((SELECT true FROM inbox"
+    "                              WHERE message_id = t.id), false) AS dup"
+    "        FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],"
+    "                    $5::int8[], $6::bytea[])"
+    "             WITH ORDINALITY AS t (id, local, sender, relay, exp, env, ord)),"
+    " a AS (SELECT id, name, stored_bytes, disabled FROM accounts"
+    "       WHERE name = ANY ($2::text[])),"
+    " c AS (SELECT it.ord, a.id AS account_id, octet_length(it.env) AS n,"
+    "              $7::bigint - a.stored_bytes AS room,"
+    "              row_number() OVER w AS k, sum(octet_length(it.env)) OVER w AS run"
+    "       FROM it JOIN a ON a.name = it.local"
+    "       WHERE NOT it.dup AND NOT a.disabled"
+    "       WINDOW w AS (PARTITION BY a.id ORDER BY it.ord)),"
+    " over AS (SELECT account_id, min(k) AS k FROM c WHERE run > room"
+    "          GROUP BY account_id),"
+    " g (account_id, k, ord, used, ok) AS ("
+    "   SELECT c.account_id, c.k, c.ord, c.run - c.n, false"
+    "   FROM c JOIN over o ON o.account_id = c.account_id AND o.k = c.k"
+    "   UNION ALL"
+    "   SELECT c.account_id, c.k, c.ord,"
+    "          g.used + CASE WHEN g.used + c.n <= c.room THEN c.n ELSE 0 END,"
+    "          g.used + c.n <= c.room"
+    "   FROM g JOIN c ON c.account_id = g.account_id AND c.k = g.k + 1),"
+    " pick AS (SELECT c.ord FROM c LEFT JOIN over o USING (account_id)"
+    "          WHERE o.k IS NULL OR c.k < o.k"
+    "          UNION ALL SELECT ord FROM g WHERE ok),"
+    " ins AS (INSERT INTO inbox (message_id, account_id, sender, sender_relay,"
+    "                            expires_at, envelope)"
+    "         SELECT it.id, c.account_id, it.sender, it.relay,"
+    "                to_timestamp(it.exp::float8), it.env"
+    "         FROM pick JOIN c USING (ord) JOIN it USING (ord) ORDER BY ord"
+    "         ON CONFLICT (message_id) DO NOTHING"
+    "         RETURNING message_id, account_id, octet_length(envelope) AS n),"
+    " upd AS (UPDATE accounts SET stored_bytes = accounts.stored_bytes + s.n"
+    "         FROM (SELECT account_id, sum(n) AS n FROM ins"
+    "               GROUP BY account_id) s"
+    "         WHERE accounts.id = s.account_id)"
+    " SELECT CASE WHEN ins.message_id IS NOT NULL THEN 0 WHEN it.dup THEN 1"
+    "             WHEN a.id IS NULL THEN 2 WHEN a.disabled THEN 3"
+    "             WHEN it.ord IN (SELECT ord FROM pick) THEN 1 ELSE 4 END,"
+    "        ins.account_id"
+    " FROM it LEFT JOIN a ON a.name = it.local"
+    "      LEFT JOIN ins ON ins.message_id = it.id"
+    " ORDER BY it.ord";
+
 static const char put_outbox_sql[] =
     "INSERT INTO outbox (message_id, peer, sender_account, sender, recipient,"
     "                    expires_at, envelope)"
@@ -240,11 +363,33 @@ static const char put_outbox_sql[] =
 static void put_done(db_t *db, db_op_t *op, int status) {
   (void)db;
   ctx_t *c = db_op_data(op);
+  /* Statements: one per outbox item, in order, then the inbox items: one
+   * statement for all (c->multi) or one each, in order. */
+  size_t stmt = 0, row = 0;
+  PGresult *multi = c->multi ? db_op_result(op, db_op_count(op) - 1) : NULL;
+  if (status == 0 && c->multi) {
+    size_t ninbox = 0;
+    for (size_t i = 0; i < c->n; i++)
+      ninbox += !c->items[i].peer;
+    if (!multi || PQntuples(multi) != (int)ninbox)
+      status = SYNOD_EDB; /* cannot happen: one row per item */
+  }
   if (status == 0) {
     for (size_t i = 0; i < c->n; i++) {
       store_item_t *it = &c->items[i];
-      PGresult *r = db_op_result(op, i);
       it->account_id = 0;
+      if (multi && !it->peer) {
+        static const int codes[] = {STORE_STORED, STORE_DUPLICATE,
+                                    SYNOD_EUNKNOWNUSER, SYNOD_EDENIED,
+                                    SYNOD_EQUOTA};
+        int64_t code = text_int(multi, (int)row, 0);
+        it->status = code >= 0 && code < 5 ? codes[code] : SYNOD_EQUOTA;
+        if (it->status == STORE_STORED)
+          it->account_id = text_int(multi, (int)row, 1);
+        row++;
+        continue;
+      }
+      PGresult *r = db_op_result(op, stmt++);
       if (it->peer) {
         it->status = cmd_count(r) == 1 ? STORE_STORED : STORE_DUPLICATE;
       } else if (text_int(r, 0, 0) == 1) {
@@ -265,6 +410,71 @@ static void put_done(db_t *db, db_op_t *op, int status) {
   free(c);
 }
 
+static int cmp_id(const void *a, const void *b) {
+  return memcmp((*(const store_item_t *const *)a)->message_id,
+                (*(const store_item_t *const *)b)->message_id, STORE_ID_BYTES);
+}
+
+/* 1 when the inbox items of items[0..n) can go as one statement: there is
+ * one at least and no message id repeats among them (a repeat's outcome
+ * depends on the earlier one's, which one statement does not see). Out of
+ * memory: 0, one statement each. */
+static int inbox_multi(const store_item_t *items, size_t n) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    m += !items[i].peer;
+  if (m < 2)
+    return m == 1;
+  const store_item_t **v = malloc(m * sizeof *v);
+  if (!v)
+    return 0;
+  m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!items[i].peer)
+      v[m++] = &items[i];
+  qsort(v, m, sizeof *v, cmp_id);
+  int ok = 1;
+  for (size_t i = 1; i < m && ok; i++)
+    ok = memcmp(v[i - 1]->message_id, v[i]->message_id, STORE_ID_BYTES) != 0;
+  free(v);
+  return ok;
+}
+
+/* Appends put_inbox_multi_sql for the inbox items of items[0..n). */
+static int add_inbox_multi(db_op_t *op, const store_item_t *items, size_t n,
+                           uint64_t quota_bytes) {
+  static const uint32_t oids[6] = {OID_BYTEA, OID_TEXT,  OID_TEXT,
+                                   OID_TEXT,  OID_INT8,  OID_BYTEA};
+  arr_t a[6] = {{0}};
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    m += !items[i].peer;
+  for (int k = 0; k < 6; k++)
+    arr_begin(&a[k], oids[k], m);
+  for (size_t i = 0; i < n; i++) {
+    const store_item_t *it = &items[i];
+    if (it->peer)
+      continue;
+    arr_elem(&a[0], it->message_id, STORE_ID_BYTES);
+    arr_elem(&a[1], it->recipient_local, strlen(it->recipient_local));
+    arr_elem(&a[2], it->sender, strlen(it->sender));
+    arr_elem(&a[3], it->sender_relay, strlen(it->sender_relay));
+    arr_int8(&a[4], (int64_t)it->expires_at);
+    arr_elem(&a[5], it->envelope ? (const void *)it->envelope : "", it->envlen);
+  }
+  params_t p = {0};
+  int oom = 0;
+  for (int k = 0; k < 6; k++) {
+    oom |= a[k].oom || a[k].len > INT32_MAX;
+    p_bin(&p, a[k].b, a[k].len);
+  }
+  p_int(&p, (int64_t)quota_bytes);
+  int rc = oom ? SYNOD_ENOMEM : add(op, put_inbox_multi_sql, &p, 0);
+  for (int k = 0; k < 6; k++)
+    free(a[k].b);
+  return rc;
+}
+
 void store_put(db_t *db, store_item_t *items, size_t n, uint64_t quota_bytes,
                store_put_cb cb, void *data) {
   ctx_t *c = ctx_new((void *)cb, data);
@@ -275,11 +485,14 @@ void store_put(db_t *db, store_item_t *items, size_t n, uint64_t quota_bytes,
   }
   c->items = items;
   c->n = n;
+  c->multi = inbox_multi(items, n);
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
     const store_item_t *it = &items[i];
     params_t p = {0};
-    if (it->peer) {
+    if (c->multi && !it->peer) {
+      continue;
+    } else if (it->peer) {
       p_bin(&p, it->message_id, STORE_ID_BYTES);
       p_text(&p, it->peer);
       p_int(&p, it->sender_account);
@@ -299,6 +512,8 @@ void store_put(db_t *db, store_item_t *items, size_t n, uint64_t quota_bytes,
       rc = add(op, put_inbox_sql, &p, 0);
     }
   }
+  if (rc == 0 && c->multi)
+    rc = add_inbox_multi(op, items, n, quota_bytes);
   submit_or_fail(db, op, rc);
 }
 
