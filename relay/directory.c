@@ -1066,37 +1066,59 @@ static void fetch(link_t *l, const char *user, uint64_t from, uint64_t want) {
             (unsigned long long)from, (unsigned long long)want);
 }
 
+/* One of our heads, pointing into the rows of dirstore_heads(). */
+typedef struct our_head {
+  char user[SYNOD_USERID_MAX + 1];
+  uint64_t version;
+  const uint8_t *hash;
+} our_head_t;
+
+static int cmp_head(const void *a, const void *b) {
+  return strcmp(((const our_head_t *)a)->user, ((const our_head_t *)b)->user);
+}
+
 static void heads_compare(void *data, int status,
                           const dirstore_rows_t *const *res, size_t nres) {
   heads_cmp_t *hc = data;
   link_t *l = hc->l;
   l->pending--;
-  if (status != 0 || nres < 1) {
+  our_head_t *ours = NULL;
+  size_t n = 0;
+  if (status == 0 && nres >= 1) {
+    size_t rows = dirstore_rows_count(res[0]);
+    ours = calloc(rows + 1, sizeof *ours);
+    for (size_t k = 0; ours && k < rows; k++) {
+      size_t hl;
+      const uint8_t *h = dirstore_rows_col(res[0], k, 2, &hl);
+      if (!h || hl != 32 ||
+          dirstore_rows_str(res[0], k, 0, ours[n].user, sizeof ours[n].user))
+        continue;
+      ours[n].version = (uint64_t)dirstore_rows_int(res[0], k, 1);
+      ours[n].hash = h;
+      n++;
+    }
+    /* The database orders by its collation: sort bytewise here. */
+    if (ours)
+      qsort(ours, n, sizeof *ours, cmp_head);
+  }
+  if (!ours) {
     synod_log(SYNOD_LOG_WARN, "reading heads failed", "peer=%s error=%s",
-              l->peer->name, synod_err_name(status));
+              l->peer->name, synod_err_name(status ? status : SYNOD_ENOMEM));
   } else {
-    size_t n = dirstore_rows_count(res[0]);
     for (size_t i = 0; i < hc->n; i++) {
       their_head_t *t = &hc->h[i];
-      uint64_t ours = 0;
-      int same = 0;
-      for (size_t k = 0; k < n; k++) {
-        char u[SYNOD_USERID_MAX + 1];
-        if (dirstore_rows_str(res[0], k, 0, u, sizeof u) != 0 ||
-            strcmp(u, t->user) != 0)
-          continue;
-        size_t hl;
-        const uint8_t *h = dirstore_rows_col(res[0], k, 2, &hl);
-        ours = (uint64_t)dirstore_rows_int(res[0], k, 1);
-        same = h && hl == 32 && synod_memeq(h, t->hash, 32);
-        break;
-      }
+      our_head_t key;
+      memcpy(key.user, t->user, sizeof key.user);
+      const our_head_t *o = bsearch(&key, ours, n, sizeof *ours, cmp_head);
+      uint64_t v = o ? o->version : 0;
+      int same = o && synod_memeq(o->hash, t->hash, 32);
       /* Newer there, or another hash at our version (a conflict: fetch
        * the evidence, which starts with the link at our own version). */
-      if (t->version > ours || (t->version == ours && !same))
-        fetch(l, t->user, ours ? ours - 1 : 0, t->version);
+      if (t->version > v || (t->version == v && !same))
+        fetch(l, t->user, v ? v - 1 : 0, t->version);
     }
   }
+  free(ours);
   free(hc->h);
   free(hc);
   link_kick(l);
