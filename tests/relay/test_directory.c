@@ -16,6 +16,7 @@
 #include "harness.h"
 #include "synod/announce.h"
 #include "synod/crypto.h"
+#include "synod/keyfile.h"
 #include "synod/statement.h"
 #include "synod/wire.h"
 #include "tclient.h"
@@ -384,7 +385,108 @@ static void test_publish_refusals(void) {
   fixture_free(fx);
 }
 
+/* The home relay lies: it countersigns a substituted key for a version it
+ * already vouched for. Another relay that holds the first countersignature
+ * refuses the second, stores the proof naming the home relay, serves it and
+ * gossips it, and keeps answering with the honest head. */
+static void test_home_equivocates(void) {
+  fixture_t *fx = tuser_federation("dir_home_lies", 3, 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1),
+                  *rc = fixture_relay_at(fx, 2);
+  tuser_t alice;
+  tuser_make(&alice, ra, "alice");
+  tclient_t *ca = tuser_login(&alice);
+  tclient_t *cb = visit(&alice, alice.sk, rb);
+  synod_announcement_t v1, evil;
+  announce(&v1, alice.id, 1, NULL, alice.sk, NULL, 0x11);
+  Synod__V1__Frame *res = NULL;
+  CU_ASSERT_EQUAL_FATAL(publish(ca, &v1, NULL, 0, &res), 0);
+  CU_ASSERT_EQUAL(publish(cb, &v1, &res->publish_result->countersignature, 1,
+                          NULL),
+                  0);
+  synod_wire_free(res);
+
+  /* relay-a's operator (its key file) vouches for another key. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/relay.key", fixture_relay_dir(ra));
+  uint8_t rsk[32], epk[32], esk[32];
+  CU_ASSERT_EQUAL_FATAL(synod_keyfile_read_secret(rsk, SYNOD_KEY_ED25519, path), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(epk, esk), 0);
+  announce(&evil, alice.id, 1, NULL, esk, NULL, 0x66);
+  synod_countersig_info_t ci;
+  memset(&ci, 0, sizeof ci);
+  snprintf(ci.user_id, sizeof ci.user_id, "%s", alice.id);
+  ci.version = 1;
+  CU_ASSERT_EQUAL(synod_announce_hash(ci.announcement_hash, evil.body,
+                                      evil.body_len),
+                  0);
+  snprintf(ci.relay_name, sizeof ci.relay_name, "relay-a");
+  ci.time = now_s();
+  synod_signed_t cs;
+  CU_ASSERT_EQUAL_FATAL(synod_countersig_sign(&cs, &ci, rsk), 0);
+  Synod__V1__Countersignature w = SYNOD__V1__COUNTERSIGNATURE__INIT;
+  synod_signed_lend(&w.body, &w.signature, &cs);
+  Synod__V1__Countersignature *wp = &w;
+  tclient_t *ce = visit(&alice, esk, rb);
+  CU_ASSERT_EQUAL(publish(ce, &evil, &wp, 1, NULL), SYNOD_EEQUIVOCATION);
+  synod_signed_free(&cs);
+
+  synod_relay_key_t keys[1] = {{.name = "relay-a"}};
+  memcpy(keys[0].key, fixture_relay_public_key(ra), 32);
+  Synod__V1__Frame *pl = NULL;
+  CU_ASSERT_EQUAL_FATAL(proofs(cb, alice.id, &pl), 0);
+  CU_ASSERT_EQUAL_FATAL(pl->proof_list->n_proofs, 1);
+  synod_proof_verdict_t v;
+  CU_ASSERT_EQUAL(synod_proof_verify(&v, pl->proof_list->proofs[0], keys, 1), 0);
+  CU_ASSERT_EQUAL(
+      v.kind, SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_COUNTERSIGNATURE);
+  CU_ASSERT_STRING_EQUAL(v.relay_name, "relay-a");
+  synod_wire_free(pl);
+
+  /* The honest head stays, and the answer carries the proof. */
+  uint8_t h1[32];
+  CU_ASSERT_EQUAL(synod_announce_hash(h1, v1.body, v1.body_len), 0);
+  synod_lookup_info_t li;
+  Synod__V1__Frame *ans = NULL;
+  CU_ASSERT_EQUAL_FATAL(lookup(cb, rb, alice.id, 0, &li, &ans), 0);
+  CU_ASSERT_EQUAL(li.version, 1);
+  CU_ASSERT_EQUAL(memcmp(li.head_hash, h1, 32), 0);
+  CU_ASSERT_EQUAL(ans->lookup_answer->n_proofs, 1);
+  synod_wire_free(ans);
+
+  /* Gossiped: relay-c serves the proof against relay-a. */
+  tclient_t *cc = visit(&alice, alice.sk, rc);
+  int seen = 0;
+  for (int waited = 0; waited < CONVERGE_MS && !seen; waited += 100) {
+    Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+    Synod__V1__ProofRequest q = SYNOD__V1__PROOF_REQUEST__INIT;
+    f.body_case = SYNOD__V1__FRAME__BODY_PROOF_REQUEST;
+    f.proof_request = &q;
+    q.relay_name = synod_wire_lend("relay-a");
+    pl = NULL;
+    if (tclient_request(cc, &f, &pl, T_MS) == 0 &&
+        pl->body_case == SYNOD__V1__FRAME__BODY_PROOF_LIST &&
+        pl->proof_list->n_proofs == 1)
+      seen = synod_proof_verify(&v, pl->proof_list->proofs[0], keys, 1) == 0;
+    synod_wire_free(pl);
+    if (!seen)
+      tclient_run_for(cc, 100);
+  }
+  CU_ASSERT(seen);
+
+  synod_wipe(rsk, sizeof rsk);
+  synod_announcement_free(&v1);
+  synod_announcement_free(&evil);
+  tclient_close(ca);
+  tclient_close(cb);
+  tclient_close(cc);
+  tclient_close(ce);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
 static CU_TestInfo directory_tests[] = {
+    {"home_equivocates", test_home_equivocates},
     {"publish_lookup_gossip", test_publish_lookup_gossip},
     {"publish_refusals", test_publish_refusals},
     CU_TEST_INFO_NULL,
