@@ -150,6 +150,7 @@ typedef struct dir_job {
 } dir_job_t;
 
 static void job_run(dir_job_t *j);
+static void fetch(link_t *l, const char *user, uint64_t from, uint64_t want);
 
 static void lend_announcement(Synod__V1__Announcement *a, const dir_job_t *j) {
   synod__v1__announcement__init(a);
@@ -543,6 +544,13 @@ static void state_read(void *data, int status,
     held.time = (uint64_t)dirstore_rows_int(head, 0, 3);
   }
   uint64_t want = has_head ? held.version + 1 : 1;
+  if (j->info.version > want && j->from != FROM_CLIENT) {
+    /* Gossip ahead of us: a push we missed. Ask that peer for the links
+     * between, over our link to it. */
+    link_t *l = j->l ? j->l : server_link(j->srv, j->s->peer->name);
+    if (l)
+      fetch(l, j->info.user_id, want - 1, j->info.version);
+  }
   if (j->info.version != want) {
     job_finish(j, SYNOD_ECHAIN,
                j->info.version > want
@@ -950,33 +958,21 @@ static dir_read_t *read_new(session_t *s, uint64_t rid, int kind,
 
 /* --- heads ----------------------------------------------------------------- */
 
-/* Our heads, pushed in HeadsSummary frames that fit the frame limit. */
-static void heads_push(void *data, int status,
-                       const dirstore_rows_t *const *res, size_t nres) {
-  session_t *s = data;
-  if (status != 0 || nres < 1) {
-    synod_log(SYNOD_LOG_WARN, "reading heads failed", "peer=%s error=%s",
-              s->peer->name, synod_err_name(status));
-    session_unhold(s);
-    return;
-  }
-  size_t n = dirstore_rows_count(res[0]);
+/* Sends our heads (rows of dirstore_heads) on conn as HeadsSummary pushes
+ * that each fit the frame limit; stops at the first frame that cannot be
+ * sent. */
+static void send_heads(server_t *srv, synod_conn_t *conn,
+                       const dirstore_rows_t *rows) {
+  size_t n = dirstore_rows_count(rows);
   Synod__V1__Head *h = calloc(n + 1, sizeof *h);
   Synod__V1__Head **hp = calloc(n + 1, sizeof *hp);
   char (*users)[SYNOD_USERID_MAX + 1] = calloc(n + 1, sizeof *users);
-  if (!h || !hp || !users) {
-    free(h);
-    free(hp);
-    free(users);
-    session_unhold(s);
-    return;
-  }
-  size_t limit = s->srv->cfg->max_frame_bytes - FRAME_SLACK, bytes = 0,
+  size_t limit = srv->cfg->max_frame_bytes - FRAME_SLACK, bytes = 0,
          first = 0, k = 0;
-  for (size_t i = 0; i <= n && s->conn; i++) {
+  for (size_t i = 0; h && hp && users && i <= n; i++) {
     size_t hl = 0, ul = 0;
     if (i < n)
-      (void)dirstore_rows_col(res[0], i, 0, &ul);
+      (void)dirstore_rows_col(rows, i, 0, &ul);
     size_t need = ul + 48;
     if (k > first && (i == n || bytes + need > limit)) {
       Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
@@ -985,19 +981,20 @@ static void heads_push(void *data, int status,
       f.heads_summary = &hs;
       hs.heads = hp + first;
       hs.n_heads = k - first;
-      s_send(s, &f);
+      if (synod_conn_send(conn, &f) != 0)
+        break; /* the next exchange covers the rest */
       first = k;
       bytes = 0;
     }
     if (i == n)
       break;
-    const uint8_t *hash = dirstore_rows_col(res[0], i, 2, &hl);
-    if (dirstore_rows_str(res[0], i, 0, users[k], sizeof users[k]) != 0 ||
+    const uint8_t *hash = dirstore_rows_col(rows, i, 2, &hl);
+    if (dirstore_rows_str(rows, i, 0, users[k], sizeof users[k]) != 0 ||
         !hash || hl != 32)
       continue;
     synod__v1__head__init(&h[k]);
     h[k].user_id = users[k];
-    h[k].version = (uint64_t)dirstore_rows_int(res[0], i, 1);
+    h[k].version = (uint64_t)dirstore_rows_int(rows, i, 1);
     h[k].head_hash.data = synod_wire_lend(hash);
     h[k].head_hash.len = 32;
     hp[k] = &h[k];
@@ -1007,6 +1004,16 @@ static void heads_push(void *data, int status,
   free(h);
   free(hp);
   free(users);
+}
+
+static void heads_push(void *data, int status,
+                       const dirstore_rows_t *const *res, size_t nres) {
+  session_t *s = data;
+  if (status != 0 || nres < 1)
+    synod_log(SYNOD_LOG_WARN, "reading heads failed", "peer=%s error=%s",
+              s->peer->name, synod_err_name(status));
+  else if (s->conn)
+    send_heads(s->srv, s->conn, res[0]);
   session_unhold(s);
 }
 
@@ -1017,9 +1024,26 @@ void dir_peer_up(session_t *s) {
   dirstore_heads(s->srv->db, heads_push, s);
 }
 
+static void heads_push_link(void *data, int status,
+                            const dirstore_rows_t *const *res, size_t nres) {
+  link_t *l = data;
+  l->pending--;
+  if (status == 0 && nres >= 1 && l->ready && l->conn)
+    send_heads(l->srv, l->conn, res[0]);
+  link_kick(l);
+}
+
+void dir_link_summary(link_t *l) {
+  if (!l->ready || !db_is_up(l->srv->db))
+    return;
+  l->pending++;
+  dirstore_heads(l->srv->db, heads_push_link, l);
+}
+
 typedef struct dir_fetch {
   struct dir_fetch *next;
   link_t *l;
+  synod_conn_t *conn; /* the connection it was asked on */
   uint64_t rid;
   uint64_t want;
   char user[SYNOD_USERID_MAX + 1];
@@ -1041,6 +1065,9 @@ static void fetch(link_t *l, const char *user, uint64_t from, uint64_t want) {
   server_t *srv = l->srv;
   if (!l->ready || !l->conn)
     return;
+  for (dir_fetch_t *o = srv->dir_fetches; o; o = o->next)
+    if (o->l == l && o->conn == l->conn && strcmp(o->user, user) == 0)
+      return; /* asked already; its answer continues as needed */
   dir_fetch_t *e = calloc(1, sizeof *e);
   if (!e)
     return;
@@ -1056,6 +1083,7 @@ static void fetch(link_t *l, const char *user, uint64_t from, uint64_t want) {
     return;
   }
   e->l = l;
+  e->conn = l->conn;
   e->rid = f.request_id;
   e->want = want;
   snprintf(e->user, sizeof e->user, "%s", user);

@@ -47,6 +47,10 @@ void dir_peer_up(session_t *s);
  * frees f. Returns 0 when f was not one. */
 int dir_link_frame(link_t *l, Synod__V1__Frame *f);
 
+/* Pushes our heads on l (a HeadsSummary; the peer fetches what it lacks
+ * through its own link to us). Called periodically. */
+void dir_link_summary(link_t *l);
+
 /* Sends a queued gossip notice (a packed GossipAnnouncement) as a push on
  * l. 0 sent; SYNOD_EAGAIN try later; SYNOD_EPARSE unreadable (drop it);
  * other errors from synod_conn_send. */

@@ -25,6 +25,8 @@
 #define NOTICE_WINDOW 16
 /* Keep-alive: the acceptor's idle timeout counts received bytes only. */
 #define LINK_PING_MS 30000
+/* Pings between two pushes of our directory heads (5 minutes). */
+#define LINK_HEADS_EVERY 10
 
 typedef struct notice_req {
   uint64_t request_id;
@@ -41,6 +43,7 @@ typedef struct link_state {
   int64_t cursor;
   notice_req_t notices[NOTICE_WINDOW];
   uv_timer_t ping;
+  unsigned pings;
   int handles_open;
 } link_state_t;
 
@@ -98,6 +101,10 @@ static void ping_cb(uv_timer_t *t) {
   f.body_case = SYNOD__V1__FRAME__BODY_PING;
   f.ping = &p;
   (void)synod_conn_send(l->conn, &f);
+  /* Anti-entropy: our directory heads, now and then, besides the
+   * exchange when a connection comes up. */
+  if (++state(l)->pings % LINK_HEADS_EVERY == 0)
+    dir_link_summary(l);
 }
 
 static void on_ready(synod_conn_t *c, int status) {

@@ -485,7 +485,37 @@ static void test_home_equivocates(void) {
   fixture_free(fx);
 }
 
+/* A relay that missed a push (here: its rows deleted behind its back)
+ * and then receives the next one asks the pushing peer for the links
+ * between, without waiting for a reconnection. */
+static void test_gap_fetch(void) {
+  fixture_t *fx = tuser_federation("dir_gap", 2, 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1);
+  tuser_t alice;
+  tuser_make(&alice, ra, "alice");
+  tclient_t *ca = tuser_login(&alice);
+  tclient_t *cb = visit(&alice, alice.sk, rb);
+  synod_announcement_t v1, v2;
+  announce(&v1, alice.id, 1, NULL, alice.sk, NULL, 0x11);
+  announce(&v2, alice.id, 2, &v1, alice.sk, NULL, 0x12);
+  CU_ASSERT_EQUAL(publish(ca, &v1, NULL, 0, NULL), 0);
+  CU_ASSERT_EQUAL(wait_head(cb, rb, alice.id, 1, NULL), 0);
+  CU_ASSERT_EQUAL(fixture_pg_query(fixture_relay_pg(rb),
+                                   "DELETE FROM announcements", NULL, 0),
+                  0);
+  CU_ASSERT_EQUAL(publish(ca, &v2, NULL, 0, NULL), 0);
+  CU_ASSERT_EQUAL(wait_head(cb, rb, alice.id, 2, NULL), 0);
+  CU_ASSERT_EQUAL(tuser_q(rb, "SELECT count(*) FROM announcements"), 2);
+  synod_announcement_free(&v1);
+  synod_announcement_free(&v2);
+  tclient_close(ca);
+  tclient_close(cb);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
 static CU_TestInfo directory_tests[] = {
+    {"gap_fetch", test_gap_fetch},
     {"home_equivocates", test_home_equivocates},
     {"publish_lookup_gossip", test_publish_lookup_gossip},
     {"publish_refusals", test_publish_refusals},
