@@ -377,9 +377,44 @@ static void test_publish_refusals(void) {
   CU_ASSERT_EQUAL(publish(ca, &b, NULL, 0, NULL), SYNOD_ECHAIN);
   CU_ASSERT_EQUAL(publish(ca, &a, NULL, 0, NULL), 0);
   CU_ASSERT_EQUAL(publish(ca, &b, NULL, 0, NULL), 0);
+  CU_ASSERT_EQUAL(tuser_q(ra, "SELECT count(*) FROM announcements"), 2);
+
+  /* CountersignRequest: the stored countersignature, ENOENT for a version
+   * not held, EEQUIVOCATION for another hash. */
+  uint8_t hb[32];
+  CU_ASSERT_EQUAL(synod_announce_hash(hb, b.body, b.body_len), 0);
+  for (int k = 0; k < 3; k++) {
+    Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+    Synod__V1__CountersignRequest q = SYNOD__V1__COUNTERSIGN_REQUEST__INIT;
+    uint8_t other[32];
+    memset(other, 0x5a, sizeof other);
+    f.body_case = SYNOD__V1__FRAME__BODY_COUNTERSIGN_REQUEST;
+    f.countersign_request = &q;
+    q.user_id = alice.id;
+    q.version = k == 1 ? 3 : 2;
+    q.announcement_hash.data = k == 2 ? other : hb;
+    q.announcement_hash.len = 32;
+    Synod__V1__Frame *ans = NULL;
+    int rc = tclient_request(ca, &f, &ans, T_MS);
+    if (k == 0) {
+      CU_ASSERT_EQUAL_FATAL(rc, 0);
+      CU_ASSERT_EQUAL_FATAL(ans->body_case,
+                            SYNOD__V1__FRAME__BODY_COUNTERSIGN_RESPONSE);
+      synod_countersig_info_t ci;
+      CU_ASSERT_EQUAL(
+          synod_countersig_verify(&ci,
+                                  ans->countersign_response->countersignature,
+                                  fixture_relay_public_key(ra), now_s()),
+          0);
+      CU_ASSERT_EQUAL(ci.version, 2);
+      CU_ASSERT_EQUAL(memcmp(ci.announcement_hash, hb, 32), 0);
+      synod_wire_free(ans);
+    } else {
+      CU_ASSERT_EQUAL(rc, k == 1 ? SYNOD_ENOENT : SYNOD_EEQUIVOCATION);
+    }
+  }
   synod_announcement_free(&a);
   synod_announcement_free(&b);
-  CU_ASSERT_EQUAL(tuser_q(ra, "SELECT count(*) FROM announcements"), 2);
   tclient_close(ca);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
   fixture_free(fx);
