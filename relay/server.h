@@ -46,6 +46,11 @@ struct session {
   uint8_t key[32];         /* client: the identity key it authenticated with */
   const relay_config_peer_t *peer; /* peer relays */
   idset_t inflight;        /* delivered, not yet acknowledged */
+  /* Inbox position (seq) of the newest envelope in flight: the next read
+   * starts after it rather than reading the window in flight again. Back
+   * to 0 whenever nothing is in flight (a rescan, for a row another relay
+   * process on the same database committed out of seq order). */
+  int64_t cursor;
   int fetching, fetch_again;
   uint64_t fetch_request;  /* a Fetch to answer with the next Deliver */
   unsigned pending;        /* db ops that will call back into this session */

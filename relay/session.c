@@ -337,6 +337,13 @@ static void drain_done(void *data, int status, const store_rows_t *envs,
     blocked = send_deliver(s, batch, ids, &nb, 0, &sent);
   for (size_t k = 0; k < nb; k++) /* left over after a blocked send */
     synod_wire_free_message(&batch[k]->base);
+  for (size_t i = 0; i < n; i++) {
+    size_t idlen;
+    const uint8_t *id = store_rows_col(envs, i, 0, &idlen);
+    int64_t seq = store_rows_int(envs, i, 2);
+    if (id && idlen == 16 && seq > s->cursor && idset_has(&s->inflight, id))
+      s->cursor = seq;
+  }
   for (size_t i = 0; i < store_rows_count(notices) && !blocked && s->conn; i++) {
     size_t idlen, len;
     const uint8_t *id = store_rows_col(notices, i, 0, &idlen);
@@ -376,9 +383,13 @@ static void session_kick(session_t *s) {
   if (s->inflight.n >= SESSION_WINDOW && !s->fetch_request)
     return; /* acknowledgements kick again */
   size_t room = s->inflight.n >= SESSION_WINDOW ? 0 : SESSION_WINDOW - s->inflight.n;
+  if (s->inflight.n == 0)
+    s->cursor = 0;
   s->fetching = 1;
   s->pending++;
-  store_fetch_inbox(s->srv->db, s->account_id,
+  /* Envelopes after the newest in flight, as many as the window has room
+   * for; notices (few, in the same in-flight set) from the start. */
+  store_fetch_inbox(s->srv->db, s->account_id, s->cursor, (unsigned)room,
                     (unsigned)(s->inflight.n + room), drain_done, s);
 }
 

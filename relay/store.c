@@ -531,7 +531,8 @@ static void fetch_done(db_t *db, db_op_t *op, int status) {
   free(c);
 }
 
-void store_fetch_inbox(db_t *db, int64_t account_id, unsigned limit,
+void store_fetch_inbox(db_t *db, int64_t account_id, int64_t after_seq,
+                       unsigned limit, unsigned notice_limit,
                        store_fetch_cb cb, void *data) {
   ctx_t *c = ctx_new((void *)cb, data);
   db_op_t *op = op_new(fetch_done, c, DB_OP_READONLY);
@@ -543,16 +544,21 @@ void store_fetch_inbox(db_t *db, int64_t account_id, unsigned limit,
   params_t p = {0};
   p_int(&p, account_id);
   p_int(&p, limit);
+  p_int(&p, after_seq);
+  params_t q = {0};
+  p_int(&q, account_id);
+  p_int(&q, notice_limit);
   int rc = add(op,
-               "SELECT message_id, envelope FROM inbox"
+               "SELECT message_id, envelope, seq FROM inbox"
                " WHERE account_id = $1::bigint AND envelope IS NOT NULL"
-               " AND delivered_at IS NULL ORDER BY seq LIMIT $2::int",
+               " AND seq > $3::bigint AND delivered_at IS NULL"
+               " ORDER BY seq LIMIT $2::int",
                &p, 1);
   if (rc == 0)
     rc = add(op,
              "SELECT message_id, body FROM notices WHERE account_id = $1::bigint"
              " ORDER BY id LIMIT $2::int",
-             &p, 1);
+             &q, 1);
   submit_or_fail(db, op, rc);
 }
 

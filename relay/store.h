@@ -92,17 +92,19 @@ const uint8_t *store_rows_col(const store_rows_t *r, size_t i, int col,
 int64_t store_rows_int(const store_rows_t *r, size_t i, int col);
 
 /* status 0 with rows, else SYNOD_EAGAIN / SYNOD_EDB and no rows.
- * Inbox: envs columns (message_id, envelope); notices (message_id, body),
- * the signed delivery-failure notices for the account.
- * Outbox: envs columns (message_id, envelope); notices (id bigint, kind,
+ * Inbox: envs columns (message_id, envelope, seq bigint); notices
+ * (message_id, body), the signed delivery-failure notices for the account.
+ * Outbox: envs columns (message_id, envelope, seq); notices (id bigint, kind,
  * body), relay-to-relay notices ("delivery-failure": a packed
  * DeliveryFailure; "purge": a packed Purge). */
 typedef void (*store_fetch_cb)(void *data, int status, const store_rows_t *envs,
                                const store_rows_t *notices);
 
-/* Oldest-first undelivered envelopes (at most limit) and notices of an
- * account. */
-void store_fetch_inbox(db_t *db, int64_t account_id, unsigned limit,
+/* Oldest-first undelivered envelopes of an account after inbox position
+ * after_seq (0: from the start), at most limit, with their position as a
+ * third column (bigint); and up to notice_limit of its notices. */
+void store_fetch_inbox(db_t *db, int64_t account_id, int64_t after_seq,
+                       unsigned limit, unsigned notice_limit,
                        store_fetch_cb cb, void *data);
 
 /* Oldest-first envelopes queued for peer after outbox position
