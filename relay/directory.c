@@ -14,6 +14,8 @@
 #include "synod/userid.h"
 #include "synod/wire.h"
 
+/* FetchAnnouncements unanswered at once on one link. */
+#define FETCH_WINDOW 16
 /* Bytes kept free in a frame for its fixed parts (signed body, headers). */
 #define FRAME_SLACK 4096
 
@@ -1044,8 +1046,8 @@ typedef struct dir_fetch {
   struct dir_fetch *next;
   link_t *l;
   synod_conn_t *conn; /* the connection it was asked on */
-  uint64_t rid;
-  uint64_t want;
+  uint64_t rid;        /* 0: waiting to be sent */
+  uint64_t from, want;
   char user[SYNOD_USERID_MAX + 1];
 } dir_fetch_t;
 
@@ -1061,6 +1063,47 @@ typedef struct heads_cmp {
   their_head_t *h;
 } heads_cmp_t;
 
+/* Sends fetches waiting for l (rid 0) while fewer than FETCH_WINDOW are
+ * unanswered on its connection, and forgets those of earlier connections:
+ * a relay answering thousands of fetches at once would overrun its own
+ * write limit and drop us as a peer that does not read. */
+static void fetch_pump(link_t *l) {
+  server_t *srv = l->srv;
+  size_t out = 0;
+  for (dir_fetch_t **pp = &srv->dir_fetches; *pp;) {
+    dir_fetch_t *e = *pp;
+    if (e->l == l && (e->conn != l->conn || !l->ready)) {
+      *pp = e->next;
+      free(e);
+      continue;
+    }
+    if (e->l == l && e->rid)
+      out++;
+    pp = &e->next;
+  }
+  for (dir_fetch_t *e = srv->dir_fetches; e && out < FETCH_WINDOW;
+       e = e->next) {
+    if (e->l != l || e->rid)
+      continue;
+    Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+    Synod__V1__FetchAnnouncements fa = SYNOD__V1__FETCH_ANNOUNCEMENTS__INIT;
+    f.request_id = l->next_request + 1;
+    f.body_case = SYNOD__V1__FRAME__BODY_FETCH_ANNOUNCEMENTS;
+    f.fetch_announcements = &fa;
+    fa.user_id = e->user;
+    fa.from_version = e->from;
+    if (synod_conn_send(l->conn, &f) != 0)
+      break; /* the next answer pumps again */
+    e->rid = ++l->next_request;
+    out++;
+    synod_log(SYNOD_LOG_DEBUG, "fetching announcements",
+              "peer=%s user=%s from=%llu want=%llu", l->peer->name, e->user,
+              (unsigned long long)e->from, (unsigned long long)e->want);
+  }
+}
+
+/* Asks the peer of l for user's links above from (we want its head at
+ * version want), once per user and connection. */
 static void fetch(link_t *l, const char *user, uint64_t from, uint64_t want) {
   server_t *srv = l->srv;
   if (!l->ready || !l->conn)
@@ -1071,27 +1114,17 @@ static void fetch(link_t *l, const char *user, uint64_t from, uint64_t want) {
   dir_fetch_t *e = calloc(1, sizeof *e);
   if (!e)
     return;
-  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
-  Synod__V1__FetchAnnouncements fa = SYNOD__V1__FETCH_ANNOUNCEMENTS__INIT;
-  f.request_id = ++l->next_request;
-  f.body_case = SYNOD__V1__FRAME__BODY_FETCH_ANNOUNCEMENTS;
-  f.fetch_announcements = &fa;
-  fa.user_id = synod_wire_lend(user);
-  fa.from_version = from;
-  if (synod_conn_send(l->conn, &f) != 0) {
-    free(e); /* the next connection exchanges heads again */
-    return;
-  }
   e->l = l;
   e->conn = l->conn;
-  e->rid = f.request_id;
+  e->from = from;
   e->want = want;
   snprintf(e->user, sizeof e->user, "%s", user);
-  e->next = srv->dir_fetches;
-  srv->dir_fetches = e;
-  synod_log(SYNOD_LOG_DEBUG, "fetching announcements",
-            "peer=%s user=%s from=%llu want=%llu", l->peer->name, user,
-            (unsigned long long)from, (unsigned long long)want);
+  /* At the tail: asked in the order they were found. */
+  dir_fetch_t **pp = &srv->dir_fetches;
+  while (*pp)
+    pp = &(*pp)->next;
+  *pp = e;
+  fetch_pump(l);
 }
 
 /* One of our heads, pointing into the rows of dirstore_heads(). */
@@ -1216,10 +1249,15 @@ static void link_gossip(link_t *l, uint64_t rid,
           strcmp(info.user_id, e->user) == 0 && info.version > last)
         last = info.version;
     }
-    if (last && last < e->want)
-      fetch(l, e->user, last, e->want);
+    char user[SYNOD_USERID_MAX + 1];
+    memcpy(user, e->user, sizeof user);
+    uint64_t want = e->want;
     free(e);
+    if (last && last < want)
+      fetch(l, user, last, want);
   }
+  if (l->ready)
+    fetch_pump(l);
 }
 
 /* --- entry points ---------------------------------------------------------- */

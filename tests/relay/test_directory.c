@@ -549,7 +549,51 @@ static void test_gap_fetch(void) {
   fixture_free(fx);
 }
 
+/* More users than fetches allowed in flight on a link: a relay that was
+ * down while they all published converges on every one, and both
+ * databases end with the same chains. */
+static void test_many_users_converge(void) {
+  enum { N = 40 };
+  fixture_t *fx = tuser_federation("dir_many", 2, 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1);
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_stop(rb), 0);
+  static tuser_t u[N];
+  for (int i = 0; i < N; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "user%02d", i);
+    tuser_make(&u[i], ra, name);
+    tclient_t *c = tuser_login(&u[i]);
+    synod_announcement_t v1, v2;
+    announce(&v1, u[i].id, 1, NULL, u[i].sk, NULL, (uint8_t)i);
+    announce(&v2, u[i].id, 2, &v1, u[i].sk, NULL, (uint8_t)(i + 100));
+    CU_ASSERT_EQUAL(publish(c, &v1, NULL, 0, NULL), 0);
+    CU_ASSERT_EQUAL(publish(c, &v2, NULL, 0, NULL), 0);
+    synod_announcement_free(&v1);
+    synod_announcement_free(&v2);
+    tclient_close(c);
+  }
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_start(rb), 0);
+  int64_t n = 0;
+  for (int waited = 0; waited < CONVERGE_MS && n < 2 * N; waited += 100) {
+    n = tuser_q(rb, "SELECT count(*) FROM announcements");
+    if (n < 2 * N)
+      usleep(100000);
+  }
+  CU_ASSERT_EQUAL(n, 2 * N);
+  const char *sql = "SELECT md5(string_agg(user_id || ':' || version || ':' ||"
+                    " encode(hash, 'hex'), ',' ORDER BY user_id, version))"
+                    " FROM announcements";
+  char da[64], db[64];
+  CU_ASSERT_EQUAL(fixture_pg_query(fixture_relay_pg(ra), sql, da, sizeof da), 0);
+  CU_ASSERT_EQUAL(fixture_pg_query(fixture_relay_pg(rb), sql, db, sizeof db), 0);
+  CU_ASSERT_STRING_EQUAL(da, db);
+  CU_ASSERT_EQUAL(tuser_q(rb, "SELECT count(*) FROM countersignatures"), 2 * N);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
 static CU_TestInfo directory_tests[] = {
+    {"many_users_converge", test_many_users_converge},
     {"gap_fetch", test_gap_fetch},
     {"home_equivocates", test_home_equivocates},
     {"publish_lookup_gossip", test_publish_lookup_gossip},
