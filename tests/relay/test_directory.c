@@ -592,7 +592,116 @@ static void test_many_users_converge(void) {
   fixture_free(fx);
 }
 
+/* Returns how many proofs r serves about user, waiting until there are
+ * want of them (CONVERGE_MS). */
+static size_t wait_proofs(tclient_t *c, const char *user, size_t want) {
+  size_t n = 0;
+  for (int waited = 0; waited < CONVERGE_MS && n < want; waited += 100) {
+    Synod__V1__Frame *pl = NULL;
+    if (proofs(c, user, &pl) == 0)
+      n = pl->proof_list->n_proofs;
+    synod_wire_free(pl);
+    if (n < want)
+      tclient_run_for(c, 100);
+  }
+  return n;
+}
+
+/* A partition: relay-a (the home) holds an honest version 2, relay-b an
+ * evil one that relay-a's key also countersigned. When they meet again the
+ * heads exchange finds the conflict, both store the proof against relay-a,
+ * and neither replaces its head. */
+static void test_partition_conflict(void) {
+  fixture_t *fx = tuser_federation("dir_partition", 2, 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1);
+  tuser_t alice;
+  tuser_make(&alice, ra, "alice");
+  tclient_t *ca = tuser_login(&alice);
+  synod_announcement_t v1, v2, evil;
+  announce(&v1, alice.id, 1, NULL, alice.sk, NULL, 0x11);
+  announce(&v2, alice.id, 2, &v1, alice.sk, NULL, 0x12);
+  CU_ASSERT_EQUAL(publish(ca, &v1, NULL, 0, NULL), 0);
+  tclient_t *cb = visit(&alice, alice.sk, rb);
+  CU_ASSERT_EQUAL(wait_head(cb, rb, alice.id, 1, NULL), 0);
+  tclient_close(cb);
+
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_stop(rb), 0);
+  CU_ASSERT_EQUAL(publish(ca, &v2, NULL, 0, NULL), 0);
+  tclient_close(ca);
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_stop(ra), 0);
+
+  /* relay-a's key vouches for another version 2 (a reset to an evil key),
+   * published at relay-b while relay-a is away. */
+  char path[512];
+  snprintf(path, sizeof path, "%s/relay.key", fixture_relay_dir(ra));
+  uint8_t rsk[32], epk[32], esk[32];
+  CU_ASSERT_EQUAL_FATAL(synod_keyfile_read_secret(rsk, SYNOD_KEY_ED25519, path), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(epk, esk), 0);
+  uint8_t h1[32];
+  CU_ASSERT_EQUAL(synod_announce_hash(h1, v1.body, v1.body_len), 0);
+  synod_device_t d = {.device_id = 1};
+  memset(d.x25519_key, 0x66, 32);
+  synod_announce_params_t p = {.user_id = alice.id, .devices = &d,
+                               .ndevices = 1, .version = 2, .time = now_s(),
+                               .prev_hash = h1, .reset = 1};
+  CU_ASSERT_EQUAL_FATAL(synod_announce_sign(&evil, &p, esk, NULL), 0);
+  synod_countersig_info_t ci;
+  memset(&ci, 0, sizeof ci);
+  snprintf(ci.user_id, sizeof ci.user_id, "%s", alice.id);
+  ci.version = 2;
+  CU_ASSERT_EQUAL(synod_announce_hash(ci.announcement_hash, evil.body,
+                                      evil.body_len),
+                  0);
+  snprintf(ci.relay_name, sizeof ci.relay_name, "relay-a");
+  ci.time = now_s();
+  synod_signed_t cs;
+  CU_ASSERT_EQUAL_FATAL(synod_countersig_sign(&cs, &ci, rsk), 0);
+  synod_wipe(rsk, sizeof rsk);
+  Synod__V1__Countersignature w = SYNOD__V1__COUNTERSIGNATURE__INIT;
+  synod_signed_lend(&w.body, &w.signature, &cs);
+  Synod__V1__Countersignature *wp = &w;
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_start(rb), 0);
+  tclient_t *ce = visit(&alice, esk, rb);
+  CU_ASSERT_EQUAL(publish(ce, &evil, &wp, 1, NULL), 0);
+  synod_signed_free(&cs);
+
+  /* They meet again. */
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_start(ra), 0);
+  ca = tuser_login(&alice);
+  CU_ASSERT_EQUAL(wait_proofs(ca, alice.id, 1), 1);
+  CU_ASSERT_EQUAL(wait_proofs(ce, alice.id, 1), 1);
+  synod_relay_key_t keys[1] = {{.name = "relay-a"}};
+  memcpy(keys[0].key, fixture_relay_public_key(ra), 32);
+  Synod__V1__Frame *pl = NULL;
+  CU_ASSERT_EQUAL_FATAL(proofs(ce, alice.id, &pl), 0);
+  if (pl->proof_list->n_proofs == 1) {
+    synod_proof_verdict_t v;
+    CU_ASSERT_EQUAL(synod_proof_verify(&v, pl->proof_list->proofs[0], keys, 1),
+                    0);
+    CU_ASSERT_STRING_EQUAL(v.relay_name, "relay-a");
+  }
+  synod_wire_free(pl);
+  /* Each keeps its own version 2: evidence, not an update. */
+  uint8_t h2[32], he[32];
+  CU_ASSERT_EQUAL(synod_announce_hash(h2, v2.body, v2.body_len), 0);
+  CU_ASSERT_EQUAL(synod_announce_hash(he, evil.body, evil.body_len), 0);
+  synod_lookup_info_t li;
+  CU_ASSERT_EQUAL(lookup(ca, ra, alice.id, 0, &li, NULL), 0);
+  CU_ASSERT_EQUAL(memcmp(li.head_hash, h2, 32), 0);
+  CU_ASSERT_EQUAL(lookup(ce, rb, alice.id, 0, &li, NULL), 0);
+  CU_ASSERT_EQUAL(memcmp(li.head_hash, he, 32), 0);
+
+  synod_announcement_free(&v1);
+  synod_announcement_free(&v2);
+  synod_announcement_free(&evil);
+  tclient_close(ca);
+  tclient_close(ce);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
 static CU_TestInfo directory_tests[] = {
+    {"partition_conflict", test_partition_conflict},
     {"many_users_converge", test_many_users_converge},
     {"gap_fetch", test_gap_fetch},
     {"home_equivocates", test_home_equivocates},
