@@ -1,0 +1,406 @@
+/*
+ * The key directory from the client's side (proto/README.md 7.2-7.4):
+ * register our announcement, and look a user up at every relay of the
+ * trust set with the quorum decision of synod/quorum.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "synod/announce.h"
+#include "synod/statement.h"
+#include "synod/wire.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+
+static uint64_t opt_timeout(const synod_client_net_opts_t *o) {
+  return o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+}
+
+const char *synod_publish_status_name(synod_publish_status_t s) {
+  switch (s) {
+  case SYNOD_PUBLISH_ACCEPTED:
+    return "accepted";
+  case SYNOD_PUBLISH_REFUSED:
+    return "refused";
+  case SYNOD_PUBLISH_UNREACHABLE:
+    return "unreachable";
+  case SYNOD_PUBLISH_SKIPPED:
+    return "skipped";
+  }
+  return "unknown";
+}
+
+/* --- register ------------------------------------------------------------- */
+
+/* Our newest Publish as saved, or NULL (then *p is NULL). */
+static int saved_publish(const synod_client_t *c, Synod__V1__Publish **p) {
+  *p = NULL;
+  if (!c->publish)
+    return 0;
+  ProtobufCMessage *m;
+  int rc = synod_wire_unpack_message(&synod__v1__publish__descriptor,
+                                     c->publish, c->publish_len, &m);
+  if (rc != 0)
+    return rc;
+  *p = (Synod__V1__Publish *)m;
+  if (!(*p)->announcement) {
+    synod_wire_free_message(m);
+    *p = NULL;
+    return SYNOD_EPARSE;
+  }
+  return 0;
+}
+
+/* Replaces the saved Publish with a (and cs, may be NULL) and saves. */
+static int save_publish(synod_client_t *c, const Synod__V1__Announcement *a,
+                        const Synod__V1__Countersignature *cs) {
+  Synod__V1__Publish p = SYNOD__V1__PUBLISH__INIT;
+  Synod__V1__Countersignature *csp[1] = {synod_wire_lend(cs)};
+  p.announcement = synod_wire_lend(a);
+  if (cs) {
+    p.countersignatures = csp;
+    p.n_countersignatures = 1;
+  }
+  size_t n = protobuf_c_message_get_packed_size(&p.base);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf)
+    return SYNOD_ENOMEM;
+  protobuf_c_message_pack(&p.base, buf);
+  uint8_t *old = c->publish;
+  size_t oldlen = c->publish_len;
+  c->publish = buf;
+  c->publish_len = n;
+  int rc = profile_save_self(c);
+  if (rc != 0) {
+    c->publish = old;
+    c->publish_len = oldlen;
+    free(buf);
+  } else {
+    free(old);
+  }
+  return rc;
+}
+
+/* Signs the next announcement after prev (NULL: version 1) and saves it
+ * with its link in `self`, before anything is sent. */
+static int sign_next(synod_client_t *c, const synod_announce_info_t *prev,
+                     uint64_t now) {
+  synod_device_t d = {.device_id = c->device_id, .name = c->device_name};
+  memcpy(d.x25519_key, c->device_pk, sizeof d.x25519_key);
+  uint64_t t = now;
+  if (prev && prev->time > t)
+    t = prev->time; /* chain rule: time never goes back */
+  synod_announce_params_t p = {
+      .user_id = c->user_id,
+      .devices = &d,
+      .ndevices = 1,
+      .version = prev ? prev->version + 1 : 1,
+      .time = t,
+      .prev_hash = prev ? prev->hash : NULL,
+      /* A changed identity key without the old seed at hand (this profile
+       * keeps one identity seed) can only be a reset. */
+      .reset = prev && memcmp(prev->identity_key, c->identity_pk, 32) != 0,
+  };
+  synod_announcement_t a;
+  int rc = synod_announce_sign(&a, &p, c->identity_sk, NULL);
+  if (rc != 0)
+    return rc;
+  self_link_t link = {.version = p.version, .time = t};
+  memcpy(link.identity_key, c->identity_pk, 32);
+  rc = synod_announce_hash(link.hash, a.body, a.body_len);
+  self_link_t *g = rc ? NULL : realloc(c->self, (c->nself + 1) * sizeof *g);
+  if (rc == 0 && !g)
+    rc = SYNOD_ENOMEM;
+  if (rc == 0) {
+    c->self = g;
+    c->self[c->nself++] = link;
+    Synod__V1__Announcement w;
+    synod_announcement_lend(&w, &a);
+    rc = save_publish(c, &w, NULL);
+    if (rc != 0)
+      c->nself--;
+  }
+  synod_announcement_free(&a);
+  return rc;
+}
+
+static void report_from(synod_publish_report_t *r, const fanout_target_t *t) {
+  r->error = t->status;
+  snprintf(r->reason, sizeof r->reason, "%s", t->reason);
+  if (t->status == 0 && t->answer &&
+      t->answer->body_case == SYNOD__V1__FRAME__BODY_PUBLISH_RESULT)
+    r->status = SYNOD_PUBLISH_ACCEPTED;
+  else if (t->status == 0) {
+    r->status = SYNOD_PUBLISH_REFUSED;
+    r->error = SYNOD_EPROTO;
+    snprintf(r->reason, sizeof r->reason, "unexpected answer");
+  } else
+    r->status = t->refused ? SYNOD_PUBLISH_REFUSED : SYNOD_PUBLISH_UNREACHABLE;
+}
+
+int synod_client_register(synod_client_t *c, unsigned flags,
+                          const synod_client_net_opts_t *opts,
+                          synod_register_result_t *res) {
+  memset(res, 0, sizeof *res);
+  res->home_error = SYNOD_EINVAL;
+  if (flags & ~SYNOD_REGISTER_NEXT)
+    return SYNOD_EINVAL;
+  const char *home_name;
+  if (synod_userid_parse(c->user_id, NULL, &home_name) != 0)
+    return SYNOD_EINVAL;
+  res->relays = calloc(c->nrelays ? c->nrelays : 1, sizeof *res->relays);
+  if (!res->relays)
+    return (res->home_error = SYNOD_ENOMEM);
+  res->nrelays = c->nrelays;
+  size_t home = c->nrelays;
+  for (size_t i = 0; i < c->nrelays; i++) {
+    res->relays[i].relay_name = c->relays[i].name;
+    res->relays[i].operator_name = c->relays[i].operator_name;
+    res->relays[i].status = SYNOD_PUBLISH_SKIPPED;
+    if (strcmp(c->relays[i].name, home_name) == 0)
+      home = i;
+  }
+  if (home == c->nrelays)
+    return (res->home_error = SYNOD_EUNKNOWNPEER);
+  uint64_t now = (uint64_t)time(NULL);
+
+  /* Sign a new version, or send the newest one again, byte for byte. */
+  Synod__V1__Publish *saved = NULL;
+  int rc = saved_publish(c, &saved);
+  synod_announce_info_t last;
+  memset(&last, 0, sizeof last);
+  if (rc == 0 && saved) {
+    /* Our own statement: only the clock rule could fail, if this
+     * machine's clock went back; sign_next() keeps the time order. */
+    rc = synod_announce_verify(&last, saved->announcement, UINT64_MAX / 2);
+  }
+  int fresh = !saved || (flags & SYNOD_REGISTER_NEXT) ||
+              memcmp(last.identity_key, c->identity_pk, 32) != 0 ||
+              last.ndevices != 1 || last.devices[0].device_id != c->device_id ||
+              memcmp(last.devices[0].x25519_key, c->device_pk, 32) != 0;
+  if (rc == 0 && fresh) {
+    rc = sign_next(c, saved ? &last : NULL, now);
+    synod_wire_free_message(saved ? &saved->base : NULL);
+    saved = NULL;
+    if (rc == 0)
+      rc = saved_publish(c, &saved);
+  }
+  if (rc != 0) {
+    synod_wire_free_message(saved ? &saved->base : NULL);
+    return (res->home_error = rc);
+  }
+  rc = synod_announce_hash(res->hash, saved->announcement->body.data,
+                           saved->announcement->body.len);
+  res->version = c->self[c->nself - 1].version;
+
+  /* The home relay first: it checks the chain and countersigns. */
+  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+  Synod__V1__Publish p = SYNOD__V1__PUBLISH__INIT;
+  f.body_case = SYNOD__V1__FRAME__BODY_PUBLISH;
+  f.publish = &p;
+  p.announcement = saved->announcement;
+  fanout_target_t t = {.relay = &c->relays[home], .request = &f};
+  if (rc == 0)
+    rc = fanout_run(c, &t, 1, opt_timeout(opts));
+  if (rc != 0) {
+    synod_wire_free_message(&saved->base);
+    return (res->home_error = rc);
+  }
+  synod_publish_report_t *hr = &res->relays[home];
+  report_from(hr, &t);
+  Synod__V1__Countersignature *cs =
+      hr->status == SYNOD_PUBLISH_ACCEPTED
+          ? t.answer->publish_result->countersignature
+          : NULL;
+  if (hr->status == SYNOD_PUBLISH_ACCEPTED) {
+    synod_countersig_info_t ci;
+    int vrc = cs ? synod_countersig_verify(&ci, cs, c->relays[home].key, now)
+                 : SYNOD_EPROTO;
+    if (vrc == 0 && (strcmp(ci.user_id, c->user_id) != 0 ||
+                     ci.version != res->version ||
+                     memcmp(ci.announcement_hash, res->hash, 32) != 0))
+      vrc = SYNOD_EVERIFY;
+    if (vrc == 0)
+      vrc = save_publish(c, saved->announcement, cs);
+    if (vrc != 0) {
+      hr->status = SYNOD_PUBLISH_REFUSED;
+      hr->error = vrc;
+      snprintf(hr->reason, sizeof hr->reason,
+               vrc == SYNOD_EIO ? "cannot save the countersignature"
+                                : "the home relay's countersignature is not valid");
+    }
+  }
+  res->home_error = hr->status == SYNOD_PUBLISH_ACCEPTED ? 0 : hr->error;
+  if (res->home_error != 0) {
+    synod_wire_free(t.answer);
+    synod_wire_free_message(&saved->base);
+    return res->home_error;
+  }
+  res->accepted = 1;
+
+  /* Every other relay, at once, with the home relay's countersignature. */
+  fanout_target_t *ts = calloc(c->nrelays, sizeof *ts);
+  size_t nt = 0;
+  Synod__V1__Countersignature *csp[1] = {cs};
+  p.countersignatures = csp;
+  p.n_countersignatures = 1;
+  rc = ts ? 0 : SYNOD_ENOMEM;
+  for (size_t i = 0; rc == 0 && i < c->nrelays; i++)
+    if (i != home)
+      ts[nt++] = (fanout_target_t){.relay = &c->relays[i], .request = &f};
+  if (rc == 0)
+    rc = fanout_run(c, ts, nt, opt_timeout(opts));
+  for (size_t i = 0, j = 0; rc == 0 && i < c->nrelays; i++) {
+    if (i == home)
+      continue;
+    report_from(&res->relays[i], &ts[j]);
+    if (res->relays[i].status == SYNOD_PUBLISH_ACCEPTED)
+      res->accepted++;
+    synod_wire_free(ts[j++].answer);
+  }
+  free(ts);
+  synod_wire_free(t.answer);
+  synod_wire_free_message(&saved->base);
+  return rc;
+}
+
+void synod_register_result_free(synod_register_result_t *r) {
+  if (!r)
+    return;
+  free(r->relays);
+  memset(r, 0, sizeof *r);
+}
+
+/* --- lookup --------------------------------------------------------------- */
+
+/* Stores the accepted pin, moving a replaced identity key to history. */
+static int store_pin(synod_client_t *c, const char *user_id,
+                     const synod_pin_t *pin) {
+  long i = profile_pin_index(c, user_id);
+  synod_client_pin_t *g = NULL;
+  if (i < 0) {
+    g = realloc(c->pins, (c->npins + 1) * sizeof *g);
+    if (!g)
+      return SYNOD_ENOMEM;
+    c->pins = g;
+    i = (long)c->npins++;
+    memset(&c->pins[i], 0, sizeof c->pins[i]);
+    snprintf(c->pins[i].user_id, sizeof c->pins[i].user_id, "%s", user_id);
+  }
+  synod_client_pin_t *p = &c->pins[i], old = *p;
+  int had = old.pin.version != 0;
+  if (had && memcmp(old.pin.identity_key, pin->identity_key, 32) != 0) {
+    size_t keep = p->nhistory < SYNOD_CLIENT_HISTORY_MAX
+                      ? p->nhistory
+                      : SYNOD_CLIENT_HISTORY_MAX - 1;
+    memmove(&p->history[1], &p->history[0], keep * sizeof p->history[0]);
+    p->history[0].version = old.pin.version;
+    memcpy(p->history[0].identity_key, old.pin.identity_key, 32);
+    p->nhistory = keep + 1;
+  }
+  p->pin = *pin;
+  int rc = profile_save_pins(c);
+  if (rc != 0) {
+    if (had)
+      *p = old;
+    else
+      c->npins--;
+  }
+  return rc;
+}
+
+int synod_client_lookup(synod_client_t *c, const char *user_id,
+                        const synod_client_net_opts_t *opts,
+                        synod_lookup_result_t *res) {
+  memset(res, 0, sizeof *res);
+  res->decision.error = SYNOD_EINVAL;
+  if (!user_id || synod_userid_parse(user_id, NULL, NULL) != 0)
+    return SYNOD_EINVAL;
+  size_t n = c->nrelays;
+  synod_client_pin_t pin;
+  int has_pin = synod_client_pin_get(c, user_id, &pin) == 0;
+  res->net_error = calloc(n + 1, sizeof *res->net_error);
+  res->net_reason = calloc(n + 1, sizeof *res->net_reason);
+  res->answers_ = calloc(n + 1, sizeof *res->answers_);
+  fanout_target_t *ts = calloc(n + 1, sizeof *ts);
+  synod_quorum_answer_t *qa = calloc(n + 1, sizeof *qa);
+  synod_trusted_relay_t *tr = calloc(n + 1, sizeof *tr);
+  int rc = 0;
+  if (!res->net_error || !res->net_reason || !res->answers_ || !ts || !qa ||
+      !tr) {
+    rc = res->decision.error = SYNOD_ENOMEM;
+    goto out;
+  }
+  res->nanswers_ = n;
+  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+  Synod__V1__LookupRequest q = SYNOD__V1__LOOKUP_REQUEST__INIT;
+  f.body_case = SYNOD__V1__FRAME__BODY_LOOKUP_REQUEST;
+  f.lookup_request = &q;
+  q.user_id = synod_wire_lend(user_id);
+  q.from_version = has_pin ? pin.pin.version : 0;
+  for (size_t i = 0; i < n; i++) {
+    ts[i] = (fanout_target_t){.relay = &c->relays[i], .request = &f};
+    tr[i].name = c->relays[i].name;
+    tr[i].operator_name = c->relays[i].operator_name;
+    memcpy(tr[i].key, c->relays[i].key, 32);
+  }
+  rc = fanout_run(c, ts, n, opt_timeout(opts));
+  if (rc != 0) {
+    res->decision.error = rc;
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    qa[i].relay_name = c->relays[i].name;
+    res->answers_[i] = ts[i].answer;
+    res->net_error[i] = ts[i].status;
+    snprintf(res->net_reason[i], sizeof res->net_reason[i], "%s",
+             ts[i].reason);
+    if (ts[i].answer &&
+        ts[i].answer->body_case == SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER) {
+      qa[i].answer = ts[i].answer->lookup_answer;
+    } else if (ts[i].answer) {
+      res->net_error[i] = SYNOD_EPROTO;
+      snprintf(res->net_reason[i], sizeof res->net_reason[i],
+               "unexpected answer");
+    }
+  }
+  synod_quorum_input_t in = {
+      .user_id = user_id,
+      .answers = qa,
+      .nanswers = n,
+      .trust = tr,
+      .ntrust = n,
+      .k = c->k,
+      .pin = has_pin ? &pin.pin : NULL,
+      .now = opts && opts->now ? opts->now : (uint64_t)time(NULL),
+      .window = opts ? opts->window : 0,
+  };
+  rc = synod_quorum_decide(&res->decision, &in);
+  if (rc == 0 && res->decision.has_pin) {
+    int src = store_pin(c, user_id, &res->decision.pin);
+    if (src != 0)
+      rc = src;
+    else
+      res->pin_saved = 1;
+  }
+out:
+  free(ts);
+  free(qa);
+  free(tr);
+  return rc;
+}
+
+void synod_lookup_result_free(synod_lookup_result_t *r) {
+  if (!r)
+    return;
+  synod_quorum_result_free(&r->decision);
+  for (size_t i = 0; r->answers_ && i < r->nanswers_; i++)
+    synod_wire_free(r->answers_[i]);
+  free(r->answers_);
+  free(r->net_error);
+  free(r->net_reason);
+  memset(r, 0, sizeof *r);
+}

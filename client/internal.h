@@ -1,0 +1,122 @@
+/*
+ * What the client library's modules share (not installed): the profile in
+ * memory, its files, and the fan-out of one request to many relays.
+ */
+#ifndef SYNOD_CLIENT_INTERNAL_H
+#define SYNOD_CLIENT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "synod.pb-c.h"
+#include "synod/client.h"
+
+#define PFILE_MAC_KEY_BYTES 32
+#define PFILE_MAX           (1024u * 1024u)
+
+/* One announcement this profile signed. */
+typedef struct self_link {
+  uint64_t version;
+  uint8_t hash[SYNOD_SHA256_BYTES];
+  uint8_t identity_key[SYNOD_ED25519_PUBLIC_BYTES];
+  uint64_t time;
+} self_link_t;
+
+struct synod_client {
+  char *dir;
+  char user_id[SYNOD_USERID_MAX + 1];
+  char device_name[SYNOD_CLIENT_NAME_MAX + 1];
+  uint32_t device_id;
+  uint64_t created;
+  uint8_t identity_sk[SYNOD_ED25519_SECRET_BYTES];
+  uint8_t identity_pk[SYNOD_ED25519_PUBLIC_BYTES];
+  uint8_t device_sk[SYNOD_X25519_BYTES];
+  uint8_t device_pk[SYNOD_X25519_BYTES];
+  uint8_t mac_key[PFILE_MAC_KEY_BYTES];
+  /* trust */
+  synod_client_relay_t *relays;
+  size_t nrelays;
+  unsigned k;
+  /* pins */
+  synod_client_pin_t *pins;
+  size_t npins;
+  /* self: every link we signed, oldest first; the newest as sent
+   * (packed Publish: announcement and, once the home relay vouched, its
+   * countersignature), NULL before the first register. */
+  self_link_t *self;
+  size_t nself;
+  uint8_t *publish;
+  size_t publish_len;
+};
+
+/* --- pfile.c: the profile's text files ------------------------------------ */
+
+/* Writes text[0..len) and its MAC line to dir/name atomically (temp file,
+ * fsync, rename, fsync of dir), mode 0600. */
+SYNOD_WUR int pfile_write(const char *dir, const char *name, const char *text,
+                          size_t len,
+                          const uint8_t key[static PFILE_MAC_KEY_BYTES]);
+
+/* Reads dir/name (a regular file, owned by us, no group/other bits,
+ * at most PFILE_MAX), checks and strips its MAC line: *text (malloc'd,
+ * NUL-terminated, caller frees) holds the rest. SYNOD_ENOENT, SYNOD_EPERM,
+ * SYNOD_ETOOBIG, SYNOD_EPARSE (no MAC line), SYNOD_EVERIFY (MAC), SYNOD_EIO. */
+SYNOD_WUR int pfile_read(const char *dir, const char *name, char **text,
+                         size_t *len,
+                         const uint8_t key[static PFILE_MAC_KEY_BYTES]);
+
+/* 0 when path is a directory owned by us with no group/other bits;
+ * SYNOD_EPERM otherwise, SYNOD_ENOENT when missing. */
+SYNOD_WUR int pfile_check_dir(const char *path);
+
+/* "dir/name", malloc'd. */
+char *pfile_path(const char *dir, const char *name);
+
+/* Lower-case hex of in[0..len) into out (2 * len + 1 bytes). */
+void hex_encode(char *out, const uint8_t *in, size_t len);
+/* Exactly 2 * len hex digits of s into out: 0 or SYNOD_EPARSE. */
+SYNOD_WUR int hex_decode(uint8_t *out, size_t len, const char *s);
+
+/* A growable string. */
+typedef struct sbuf {
+  char *p;
+  size_t len, cap;
+  int failed; /* an allocation failed: p holds what fitted */
+} sbuf_t;
+void sbuf_printf(sbuf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* --- profile.c ------------------------------------------------------------ */
+
+SYNOD_WUR int profile_save_pins(synod_client_t *c);
+SYNOD_WUR int profile_save_self(synod_client_t *c);
+/* The relay called name in the trust set, or NULL. */
+const synod_client_relay_t *profile_relay(const synod_client_t *c,
+                                          const char *name);
+/* The index of the pin of user_id, or -1. */
+long profile_pin_index(const synod_client_t *c, const char *user_id);
+
+/* --- fanout.c: one request to many relays, on a private loop --------------- */
+
+typedef struct fanout_target {
+  const synod_client_relay_t *relay; /* borrowed */
+  const Synod__V1__Frame *request;   /* borrowed; request_id is set here */
+  /* results */
+  Synod__V1__Frame *answer; /* owned by the caller after fanout_run (free
+                               with synod_wire_free); NULL unless status 0 */
+  int status; /* 0: answered (not an Error); the Error's code; or the
+                 network's (SYNOD_ETIMEDOUT, SYNOD_EIO, SYNOD_EBADKEY...) */
+  int refused; /* 1 when status is an Error frame answering the request */
+  char reason[SYNOD_CLIENT_REASON_MAX];
+} fanout_target_t;
+
+/*
+ * Connects to every target's relay as c's user, sends its request once the
+ * session is up and waits for the answer, all at once on a private loop;
+ * each target has timeout_ms from the start to its answer. Returns 0 when
+ * the round ran (see each target), SYNOD_ENOMEM / SYNOD_ETLS otherwise.
+ */
+SYNOD_WUR int fanout_run(const synod_client_t *c, fanout_target_t *t, size_t n,
+                         uint64_t timeout_ms);
+
+#endif

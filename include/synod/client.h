@@ -1,0 +1,329 @@
+/*
+ * The synod client library: a user's profile on this device and the key
+ * directory as seen from it (DESIGN.md sections 1-3; proto/README.md 7).
+ *
+ * THE PROFILE is a directory ($SYNOD_HOME, else $HOME/.config/synod, or a
+ * path given to synod_client_create / synod_client_open), mode 0700 and
+ * owned by the user; a profile directory or file that group or others may
+ * access is refused (SYNOD_EPERM), never used. It holds:
+ *   keys     sealed with the passphrase (synod/keyfile.h, scrypt +
+ *            ChaCha20-Poly1305): the Ed25519 identity seed, the X25519
+ *            device key and a 32-byte profile MAC key. The only secrets.
+ *   profile  user id, device id and name, creation time.
+ *   trust    the trust set: relays (name, host:port, Ed25519 key line,
+ *            operator) and the quorum k (>= 2).
+ *   pins     per contact: the pinned version, head hash, identity key,
+ *            announcement time, verified flag, and a short history of the
+ *            contact's earlier identity keys.
+ *   self     every announcement this profile signed (version, hash,
+ *            identity key, time) and the newest one with its home
+ *            countersignature, as the exact bytes that were signed.
+ * The text files are not secret but they decide what is trusted, so each
+ * ends with an HMAC-SHA256 line under the sealed MAC key: a trust set or a
+ * pin edited behind the user's back is refused (SYNOD_EVERIFY), like a
+ * tampered key file (SYNOD_EDECRYPT). Every file is written to a
+ * temporary file in the same directory, fsync'ed, renamed over the old
+ * one and the directory fsync'ed: a reader sees the old or the new file,
+ * never a mix. Files are read back strictly: an unknown line, a missing
+ * field or a bad value is SYNOD_EPARSE.
+ *
+ * THE DIRECTORY operations connect to the relays of the trust set as the
+ * profile's user (the identity key authenticates every session; relays
+ * that are not the home relay serve it as a visitor):
+ *   register  publish our announcement to the home relay, take its
+ *             countersignature, then publish to every other relay;
+ *   lookup    ask every relay at once, decide with synod_quorum_decide()
+ *             (synod/quorum.h) against the pin, and store the new pin;
+ *   monitor   ask every relay for our own user and alarm on any
+ *             announcement that is not one we signed.
+ *
+ * Errors: every function returns 0 or a negative SYNOD_E* (synod/err.h).
+ * Ownership: strings and buffers passed in are read during the call only;
+ * results documented as owned are released by their _free function.
+ * Threads and loops: a synod_client_t is used from one thread at a time
+ * and is not thread-safe. The directory operations here are BLOCKING: each
+ * runs a private libuv loop until every relay answered or its timeout
+ * passed. An asynchronous API on the caller's loop is a later step; do not
+ * call these from inside a libuv callback of a loop that must stay live.
+ */
+#ifndef SYNOD_CLIENT_H
+#define SYNOD_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "synod.pb-c.h"
+#include "synod/crypto.h"
+#include "synod/err.h"
+#include "synod/keyfile.h"
+#include "synod/quorum.h"
+#include "synod/userid.h"
+
+typedef struct synod_client synod_client_t;
+
+/* --- the profile ---------------------------------------------------------- */
+
+#define SYNOD_CLIENT_NAME_MAX    128 /* device and operator names, bytes */
+#define SYNOD_CLIENT_HOST_MAX    255
+#define SYNOD_CLIENT_HISTORY_MAX 8 /* earlier identity keys kept per pin */
+
+typedef struct synod_profile_params {
+  const char *user_id;     /* local@home-relay */
+  const char *device_name; /* NULL: "device"; no control characters */
+  const char *pass;        /* the passphrase, passlen bytes, not empty */
+  size_t passlen;
+  const synod_keyfile_kdf_t *kdf; /* NULL: the keyfile defaults */
+} synod_profile_params_t;
+
+/*
+ * Creates a new profile in dir (NULL: $SYNOD_HOME, else
+ * $HOME/.config/synod): makes the directory 0700 if missing (its parent
+ * must exist), generates the identity and device keys, writes every file,
+ * and opens it into *out. An existing profile there is SYNOD_EEXIST; a
+ * directory group or others may access is SYNOD_EPERM.
+ * Errors also: SYNOD_EINVAL (parameters), SYNOD_EIO, SYNOD_ENOMEM.
+ */
+SYNOD_WUR int synod_client_create(synod_client_t **out, const char *dir,
+                                  const synod_profile_params_t *p);
+
+/*
+ * Opens the profile in dir (NULL as above) with the passphrase. Errors:
+ * SYNOD_ENOENT (no profile), SYNOD_EPERM (directory or a file accessible
+ * to group or others, or not owned by the user), SYNOD_EDECRYPT (wrong
+ * passphrase or tampered key file), SYNOD_EVERIFY (a text file changed
+ * behind the library's back), SYNOD_EPARSE (a file not in its format),
+ * SYNOD_ETOOBIG, SYNOD_EIO, SYNOD_ENOMEM. *out is NULL on error.
+ */
+SYNOD_WUR int synod_client_open(synod_client_t **out, const char *dir,
+                                const char *pass, size_t passlen);
+
+/* Wipes the keys and frees c. NULL is ignored. */
+void synod_client_close(synod_client_t *c);
+
+/* Owned by c, valid until synod_client_close(). */
+const char *synod_client_user_id(const synod_client_t *c);
+const char *synod_client_dir(const synod_client_t *c);
+const char *synod_client_device_name(const synod_client_t *c);
+uint64_t synod_client_created(const synod_client_t *c);
+void synod_client_identity_key(const synod_client_t *c,
+                               uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]);
+void synod_client_device_key(const synod_client_t *c,
+                             uint8_t pk[static SYNOD_X25519_BYTES]);
+
+/* --- the trust set -------------------------------------------------------- */
+
+typedef struct synod_client_relay {
+  char name[SYNOD_RELAY_NAME_MAX + 1];
+  char host[SYNOD_CLIENT_HOST_MAX + 1]; /* name or IP literal */
+  uint16_t port;
+  uint8_t key[SYNOD_ED25519_PUBLIC_BYTES];
+  char operator_name[SYNOD_CLIENT_NAME_MAX + 1];
+} synod_client_relay_t;
+
+/*
+ * Adds a relay: address "host:port" ("[v6]:port" for IPv6 literals),
+ * key_line "synod-ed25519 BASE64" as `synod-relay keygen` prints it, the
+ * operator's name (relays of one operator count once in a quorum). Saved
+ * at once. SYNOD_EEXIST when the name or the key is already in the set;
+ * SYNOD_EINVAL / SYNOD_EPARSE on bad values.
+ */
+SYNOD_WUR int synod_client_trust_add(synod_client_t *c, const char *name,
+                                     const char *address, const char *key_line,
+                                     const char *operator_name);
+
+/* Removes relay name and saves. SYNOD_ENOENT when absent. */
+SYNOD_WUR int synod_client_trust_remove(synod_client_t *c, const char *name);
+
+/* Sets the quorum (k >= 2, SYNOD_EINVAL otherwise) and saves. A new
+ * profile has k = 2. */
+SYNOD_WUR int synod_client_set_quorum(synod_client_t *c, unsigned k);
+
+/* The trust set, owned by c and valid until the next trust call; *k (may
+ * be NULL) receives the quorum. */
+const synod_client_relay_t *synod_client_trust(const synod_client_t *c,
+                                               size_t *n, unsigned *k);
+
+/* --- pins ----------------------------------------------------------------- */
+
+typedef struct synod_client_pin {
+  char user_id[SYNOD_USERID_MAX + 1];
+  synod_pin_t pin;
+  /* Earlier identity keys of this contact, newest first, with the last
+   * version each was pinned at. */
+  size_t nhistory;
+  struct {
+    uint64_t version;
+    uint8_t identity_key[SYNOD_ED25519_PUBLIC_BYTES];
+  } history[SYNOD_CLIENT_HISTORY_MAX];
+} synod_client_pin_t;
+
+/* Copies the pin of user_id into *out. SYNOD_ENOENT when none. */
+SYNOD_WUR int synod_client_pin_get(const synod_client_t *c, const char *user_id,
+                                   synod_client_pin_t *out);
+
+/* Marks the pin of user_id verified (the user compared the fingerprint out
+ * of band) and saves. SYNOD_ENOENT when none. */
+SYNOD_WUR int synod_client_pin_set_verified(synod_client_t *c,
+                                            const char *user_id);
+
+/* --- register ------------------------------------------------------------- */
+
+typedef enum synod_publish_status {
+  SYNOD_PUBLISH_ACCEPTED = 1, /* the relay holds our announcement */
+  SYNOD_PUBLISH_REFUSED,      /* it answered with an Error (error, reason) */
+  SYNOD_PUBLISH_UNREACHABLE,  /* no session or no answer in time */
+  SYNOD_PUBLISH_SKIPPED,      /* not tried: the home relay did not vouch */
+} synod_publish_status_t;
+
+/* A short lowercase name of s; never NULL. */
+const char *synod_publish_status_name(synod_publish_status_t s);
+
+#define SYNOD_CLIENT_REASON_MAX 256
+
+typedef struct synod_publish_report {
+  const char *relay_name;    /* borrowed from the client's trust set */
+  const char *operator_name; /* idem */
+  synod_publish_status_t status;
+  int error; /* SYNOD_E* of REFUSED / UNREACHABLE, else 0 */
+  char reason[SYNOD_CLIENT_REASON_MAX]; /* relay's or network's, escaped */
+} synod_publish_report_t;
+
+typedef struct synod_register_result {
+  uint64_t version;
+  uint8_t hash[SYNOD_SHA256_BYTES];
+  int home_error;  /* 0 when the home relay countersigned */
+  size_t accepted; /* relays that hold it, home included */
+  synod_publish_report_t *relays; /* trust-set order; malloc'd */
+  size_t nrelays;
+} synod_register_result_t;
+
+/* Options of the network operations; NULL or zero fields mean defaults. */
+typedef struct synod_client_net_opts {
+  uint64_t timeout_ms; /* per relay, connect to answer; 0: 5000 */
+  /* Lookup only: the clock the decision uses (0: time(NULL)) and the
+   * freshness window (0: SYNOD_LOOKUP_FRESHNESS_DEFAULT). */
+  uint64_t now;
+  uint64_t window;
+} synod_client_net_opts_t;
+
+/* register: sign a new version even when the keys did not change */
+#define SYNOD_REGISTER_NEXT 0x1u
+
+/*
+ * Publishes our announcement: version 1 the first time; the next version
+ * when the profile's keys no longer match our newest announcement or with
+ * SYNOD_REGISTER_NEXT; otherwise our newest announcement again, as the
+ * exact bytes signed then (relays answer a repeat as a success, and a
+ * re-signed body would be an equivocation of our own key). A new
+ * announcement is saved in `self` BEFORE it is sent, so a crash can never
+ * lead to signing two bodies for one version.
+ * The home relay (the relay part of our user id, which must be in the
+ * trust set: SYNOD_EUNKNOWNPEER otherwise) gets it first; its
+ * countersignature is verified with its pinned key and saved; then every
+ * other relay gets it with the countersignature, in parallel.
+ * *res is always filled and released with synod_register_result_free().
+ * Returns 0 when the home relay countersigned (see res for the others),
+ * else res->home_error (the relay's refusal, SYNOD_ETIMEDOUT, SYNOD_EIO,
+ * SYNOD_EBADKEY...), or SYNOD_EINVAL / SYNOD_ENOMEM / SYNOD_EIO locally.
+ */
+SYNOD_WUR int synod_client_register(synod_client_t *c, unsigned flags,
+                                    const synod_client_net_opts_t *opts,
+                                    synod_register_result_t *res);
+
+void synod_register_result_free(synod_register_result_t *r);
+
+/* --- lookup --------------------------------------------------------------- */
+
+typedef struct synod_lookup_result {
+  /* The decision, as synod/quorum.h documents it: error (0 = accepted),
+   * reason, flags, announcement and info, pin, and one report per relay
+   * in trust-set order. */
+  synod_quorum_result_t decision;
+  /* Per relay (same order): why it gave no answer when the decision says
+   * UNREACHABLE (SYNOD_ETIMEDOUT, SYNOD_EIO, SYNOD_EBADKEY, or the code of
+   * an Error it answered with), and the reason text. */
+  int *net_error;
+  char (*net_reason)[SYNOD_CLIENT_REASON_MAX];
+  int pin_saved; /* 1 when the new pin was written to the profile */
+  /* private: the answers decision.announcement points into */
+  Synod__V1__Frame **answers_;
+  size_t nanswers_;
+} synod_lookup_result_t;
+
+/*
+ * Looks user_id up at every relay of the trust set in parallel
+ * (LookupRequest from the pinned version), decides, and on acceptance
+ * stores the new pin (the old identity key goes to the pin's history when
+ * it changed). *res is always filled (also on refusal) and released with
+ * synod_lookup_result_free(). Returns res->decision.error (0 only when a
+ * key was accepted: SYNOD_ENOQUORUM, SYNOD_EROLLBACK, SYNOD_ESTALE,
+ * SYNOD_EEQUIVOCATION, SYNOD_EUNKNOWNUSER, SYNOD_EUNKNOWNPEER refusals),
+ * or a local error (SYNOD_EINVAL, SYNOD_ENOMEM, SYNOD_EIO when the pin
+ * could not be saved: the decision is still in res).
+ */
+SYNOD_WUR int synod_client_lookup(synod_client_t *c, const char *user_id,
+                                  const synod_client_net_opts_t *opts,
+                                  synod_lookup_result_t *res);
+
+void synod_lookup_result_free(synod_lookup_result_t *r);
+
+/* --- self-monitoring ------------------------------------------------------ */
+
+typedef enum synod_monitor_status {
+  SYNOD_MONITOR_OK = 1,      /* the head is our newest announcement */
+  SYNOD_MONITOR_BEHIND,      /* an older announcement of ours */
+  SYNOD_MONITOR_MISSING,     /* the relay knows none of ours */
+  SYNOD_MONITOR_FOREIGN,     /* ALARM: an announcement we did not sign */
+  SYNOD_MONITOR_EQUIVOCATED, /* ALARM: a proof that our key signed twice */
+  SYNOD_MONITOR_REFUSED_US,  /* ALARM when home: our key is refused */
+  SYNOD_MONITOR_UNREACHABLE, /* no session or no answer */
+  SYNOD_MONITOR_BAD_ANSWER,  /* answer not signed by the pinned key, or
+                                not about us, or stale */
+} synod_monitor_status_t;
+
+const char *synod_monitor_status_name(synod_monitor_status_t s);
+
+typedef struct synod_monitor_report {
+  const char *relay_name; /* borrowed from the trust set */
+  synod_monitor_status_t status;
+  int error; /* SYNOD_E* detail, else 0 */
+  char reason[SYNOD_CLIENT_REASON_MAX];
+  /* What the relay signed (said = 1 when the answer verified). */
+  int said;
+  uint64_t version;
+  uint8_t head_hash[SYNOD_SHA256_BYTES];
+  uint64_t time;
+  /* FOREIGN: the evidence. The identity key of the announcement we did not
+   * sign (has_foreign_key = 1 when the relay sent the announcement and its
+   * signature verified), and the relay's signed answer as received
+   * (owned; body and signature bytes, verifiable by anyone with the
+   * relay's key). */
+  int has_foreign_key;
+  uint8_t foreign_key[SYNOD_ED25519_PUBLIC_BYTES];
+  uint8_t *answer_body;
+  size_t answer_body_len;
+  uint8_t answer_signature[SYNOD_ED25519_SIG_BYTES];
+} synod_monitor_report_t;
+
+typedef struct synod_monitor_result {
+  int alarm; /* 1: some relay holds a key we did not sign (see relays) */
+  synod_monitor_report_t *relays; /* trust-set order; malloc'd */
+  size_t nrelays;
+} synod_monitor_result_t;
+
+/*
+ * Looks up our own user at every relay of the trust set and compares each
+ * signed head with the announcements this profile signed. Sets
+ * res->alarm on FOREIGN, EQUIVOCATED, and on the home relay refusing our
+ * identity key (EBADKEY: the account was rebound to another key).
+ * *res is always filled; release with synod_monitor_result_free().
+ * Returns 0 when the round ran (an alarm is a result, not an error), or
+ * SYNOD_EINVAL / SYNOD_ENOMEM.
+ */
+SYNOD_WUR int synod_client_monitor(synod_client_t *c,
+                                   const synod_client_net_opts_t *opts,
+                                   synod_monitor_result_t *res);
+
+void synod_monitor_result_free(synod_monitor_result_t *r);
+
+#endif
