@@ -640,26 +640,47 @@ void store_ack_inbox(db_t *db, int64_t account_id, const uint8_t *ids,
   params_t p = {0};
   p_int(&p, account_id);
   p_bin(&p, ids, n * STORE_ID_BYTES);
+  /* One statement. Every inbox row is reached through its primary key: the
+   * rows to clear are picked one id at a time (a LATERAL probe per distinct
+   * id, locked), then updated by = ANY of their ids. Written as a join or
+   * IN, the generic plan (made once per connection, maybe while inbox was
+   * small) read every pending row of the account, or all of inbox, on each
+   * acknowledgement. */
+#define ACK_PICK(cond)                                                        \
+  "SELECT r.message_id, r.n"                                                  \
+  " FROM (SELECT DISTINCT substring($2::bytea FROM i * 16 + 1 FOR 16) AS id"  \
+  "       FROM generate_series(0, octet_length($2::bytea) / 16 - 1) AS i) x," \
+  " LATERAL (SELECT message_id, octet_length(envelope) AS n FROM inbox"       \
+  "          WHERE message_id = x.id AND account_id = $1::bigint"             \
+  "          AND envelope IS NOT NULL" cond " FOR UPDATE) r"
+#define ACK_NOTICES                                                           \
+  " nt AS (DELETE FROM notices WHERE account_id = $1::bigint"                 \
+  "        AND message_id = ANY (ARRAY" IDS_OF("2") "))"
   int rc;
   if (keep_ms == 0)
     rc = add(op,
-             CLEAR_INBOX("SELECT message_id, account_id,"
-                         " octet_length(envelope) AS n FROM inbox"
-                         " WHERE account_id = $1::bigint AND envelope IS NOT NULL"
-                         " AND message_id IN " IDS_OF("2") " FOR UPDATE",
-                         "coalesce(inbox.delivered_at, now())"),
+             "WITH d AS (" ACK_PICK("") "),"
+             " u AS (UPDATE inbox SET envelope = NULL,"
+             "       delivered_at = coalesce(delivered_at, now())"
+             "       WHERE message_id = ANY (ARRAY(SELECT message_id FROM d))"
+             "       RETURNING 1),"
+             " a AS (UPDATE accounts SET stored_bytes ="
+             "         greatest(0, stored_bytes - (SELECT sum(n) FROM d))"
+             "       WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM d)),"
+             ACK_NOTICES
+             " SELECT count(*) FROM u",
              &p, 0);
   else
     rc = add(op,
-             "UPDATE inbox SET delivered_at = now()"
-             " WHERE account_id = $1::bigint AND delivered_at IS NULL"
-             " AND envelope IS NOT NULL AND message_id IN " IDS_OF("2"),
+             "WITH d AS (" ACK_PICK(" AND delivered_at IS NULL") "),"
+             " u AS (UPDATE inbox SET delivered_at = now()"
+             "       WHERE message_id = ANY (ARRAY(SELECT message_id FROM d))"
+             "       RETURNING 1),"
+             ACK_NOTICES
+             " SELECT count(*) FROM u",
              &p, 0);
-  if (rc == 0)
-    rc = add(op,
-             "DELETE FROM notices WHERE account_id = $1::bigint"
-             " AND message_id IN " IDS_OF("2"),
-             &p, 0);
+#undef ACK_PICK
+#undef ACK_NOTICES
   submit_or_fail(db, op, rc);
 }
 
