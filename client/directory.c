@@ -33,6 +33,30 @@ const char *synod_publish_status_name(synod_publish_status_t s) {
   return "unknown";
 }
 
+/* --- enrolment ------------------------------------------------------------ */
+
+int synod_client_enroll(synod_client_t *c, const char *code,
+                        const synod_client_net_opts_t *opts) {
+  const char *home_name;
+  if (!code || !*code || synod_userid_parse(c->user_id, NULL, &home_name) != 0)
+    return SYNOD_EINVAL;
+  const synod_client_relay_t *home = profile_relay(c, home_name);
+  if (!home)
+    return SYNOD_EUNKNOWNPEER;
+  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+  Synod__V1__Ping ping = SYNOD__V1__PING__INIT;
+  f.body_case = SYNOD__V1__FRAME__BODY_PING;
+  f.ping = &ping;
+  fanout_target_t t = {.relay = home, .request = &f, .enrollment_code = code};
+  int rc = fanout_run(c, &t, 1, opt_timeout(opts));
+  if (rc == 0)
+    rc = t.status;
+  if (rc == 0 && t.answer->body_case != SYNOD__V1__FRAME__BODY_PONG)
+    rc = SYNOD_EPROTO;
+  synod_wire_free(t.answer);
+  return rc;
+}
+
 /* --- register ------------------------------------------------------------- */
 
 /* Our newest Publish as saved, or NULL (then *p is NULL). */

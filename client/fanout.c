@@ -121,6 +121,7 @@ int fanout_run(const synod_client_t *c, fanout_target_t *t, size_t n,
     opt.handshake.software = "synod-client/" SYNOD_VERSION;
     opt.handshake.secret_key = c->identity_sk;
     opt.handshake.expected_peer_key = t[i].relay->key;
+    opt.handshake.enrollment_code = t[i].enrollment_code;
     opt.cb.on_ready = on_ready;
     opt.cb.on_frame = on_frame;
     opt.cb.on_close = on_close;

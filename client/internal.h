@@ -101,6 +101,7 @@ long profile_pin_index(const synod_client_t *c, const char *user_id);
 typedef struct fanout_target {
   const synod_client_relay_t *relay; /* borrowed */
   const Synod__V1__Frame *request;   /* borrowed; request_id is set here */
+  const char *enrollment_code;       /* borrowed; NULL for none */
   /* results */
   Synod__V1__Frame *answer; /* owned by the caller after fanout_run (free
                                with synod_wire_free); NULL unless status 0 */

@@ -166,6 +166,29 @@ SYNOD_WUR int synod_client_pin_get(const synod_client_t *c, const char *user_id,
 SYNOD_WUR int synod_client_pin_set_verified(synod_client_t *c,
                                             const char *user_id);
 
+/* --- enrolment ------------------------------------------------------------ */
+
+/* Options of the network operations; NULL or zero fields mean defaults. */
+typedef struct synod_client_net_opts {
+  uint64_t timeout_ms; /* per relay, connect to answer; 0: 5000 */
+  /* Lookup and monitor only: the clock the checks use (0: time(NULL)) and
+   * the freshness window (0: SYNOD_LOOKUP_FRESHNESS_DEFAULT). */
+  uint64_t now;
+  uint64_t window;
+} synod_client_net_opts_t;
+
+/*
+ * Binds our identity key to our account at the home relay with the
+ * one-time enrolment code its operator handed out (proto/README.md 4.3):
+ * one session carrying the code, answered by Ready, checked with a Ping.
+ * A code for an account already bound to this key is harmless.
+ * Errors: the relay's refusal (SYNOD_EAUTH wrong or used code,
+ * SYNOD_EUNKNOWNUSER, SYNOD_EDENIED), SYNOD_EUNKNOWNPEER (home relay not
+ * in the trust set), SYNOD_ETIMEDOUT, SYNOD_EIO, SYNOD_EBADKEY.
+ */
+SYNOD_WUR int synod_client_enroll(synod_client_t *c, const char *code,
+                                  const synod_client_net_opts_t *opts);
+
 /* --- register ------------------------------------------------------------- */
 
 typedef enum synod_publish_status {
@@ -196,15 +219,6 @@ typedef struct synod_register_result {
   synod_publish_report_t *relays; /* trust-set order; malloc'd */
   size_t nrelays;
 } synod_register_result_t;
-
-/* Options of the network operations; NULL or zero fields mean defaults. */
-typedef struct synod_client_net_opts {
-  uint64_t timeout_ms; /* per relay, connect to answer; 0: 5000 */
-  /* Lookup only: the clock the decision uses (0: time(NULL)) and the
-   * freshness window (0: SYNOD_LOOKUP_FRESHNESS_DEFAULT). */
-  uint64_t now;
-  uint64_t window;
-} synod_client_net_opts_t;
 
 /* register: sign a new version even when the keys did not change */
 #define SYNOD_REGISTER_NEXT 0x1u
