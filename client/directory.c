@@ -243,9 +243,9 @@ int synod_client_register(synod_client_t *c, unsigned flags,
     synod_countersig_info_t ci;
     int vrc = cs ? synod_countersig_verify(&ci, cs, c->relays[home].key, now)
                  : SYNOD_EPROTO;
-    if (vrc == 0 && (strcmp(ci.user_id, c->user_id) != 0 ||
-                     ci.version != res->version ||
-                     memcmp(ci.announcement_hash, res->hash, 32) != 0))
+    if (vrc == 0 &&
+        (strcmp(ci.user_id, c->user_id) != 0 || ci.version != res->version ||
+         memcmp(ci.announcement_hash, res->hash, 32) != 0))
       vrc = SYNOD_EVERIFY;
     if (vrc == 0)
       vrc = save_publish(c, saved->announcement, cs);
@@ -253,8 +253,9 @@ int synod_client_register(synod_client_t *c, unsigned flags,
       hr->status = SYNOD_PUBLISH_REFUSED;
       hr->error = vrc;
       snprintf(hr->reason, sizeof hr->reason,
-               vrc == SYNOD_EIO ? "cannot save the countersignature"
-                                : "the home relay's countersignature is not valid");
+               vrc == SYNOD_EIO
+                   ? "cannot save the countersignature"
+                   : "the home relay's countersignature is not valid");
     }
   }
   res->home_error = hr->status == SYNOD_PUBLISH_ACCEPTED ? 0 : hr->error;
@@ -380,8 +381,7 @@ int synod_client_lookup(synod_client_t *c, const char *user_id,
     qa[i].relay_name = c->relays[i].name;
     res->answers_[i] = ts[i].answer;
     res->net_error[i] = ts[i].status;
-    snprintf(res->net_reason[i], sizeof res->net_reason[i], "%s",
-             ts[i].reason);
+    snprintf(res->net_reason[i], sizeof res->net_reason[i], "%s", ts[i].reason);
     if (ts[i].answer &&
         ts[i].answer->body_case == SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER) {
       qa[i].answer = ts[i].answer->lookup_answer;

@@ -40,7 +40,8 @@ static void finish(fan_slot_t *s, int status, const char *reason) {
   s->done = 1;
   s->t->status = status;
   copy_reason(s->t->reason, sizeof s->t->reason,
-              reason && *reason ? reason : (status ? synod_strerror(status) : ""));
+              reason && *reason ? reason
+                                : (status ? synod_strerror(status) : ""));
   uv_timer_stop(&s->timer);
   if (s->conn)
     synod_conn_close(s->conn, 0);

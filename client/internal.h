@@ -96,7 +96,8 @@ const synod_client_relay_t *profile_relay(const synod_client_t *c,
 /* The index of the pin of user_id, or -1. */
 long profile_pin_index(const synod_client_t *c, const char *user_id);
 
-/* --- fanout.c: one request to many relays, on a private loop --------------- */
+/* --- fanout.c: one request to many relays, on a private loop ---------------
+ */
 
 typedef struct fanout_target {
   const synod_client_relay_t *relay; /* borrowed */
@@ -105,8 +106,8 @@ typedef struct fanout_target {
   /* results */
   Synod__V1__Frame *answer; /* owned by the caller after fanout_run (free
                                with synod_wire_free); NULL unless status 0 */
-  int status; /* 0: answered (not an Error); the Error's code; or the
-                 network's (SYNOD_ETIMEDOUT, SYNOD_EIO, SYNOD_EBADKEY...) */
+  int status;  /* 0: answered (not an Error); the Error's code; or the
+                  network's (SYNOD_ETIMEDOUT, SYNOD_EIO, SYNOD_EBADKEY...) */
   int refused; /* 1 when status is an Error frame answering the request */
   char reason[SYNOD_CLIENT_REASON_MAX];
 } fanout_target_t;

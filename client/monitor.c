@@ -55,7 +55,8 @@ static int our_key_equivocated(const synod_client_t *c,
   for (size_t i = 0; i < la->n_proofs; i++) {
     synod_proof_verdict_t v;
     if (synod_proof_verify(&v, la->proofs[i], keys, nkeys) == 0 &&
-        v.kind == SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_ANNOUNCEMENT &&
+        v.kind ==
+            SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_ANNOUNCEMENT &&
         strcmp(v.user_id, c->user_id) == 0)
       return 1;
   }
@@ -96,10 +97,11 @@ static void judge(const synod_client_t *c, synod_monitor_report_t *r,
   const self_link_t *own = li.version ? own_link(c, li.version) : NULL;
   if (li.version == 0) {
     r->status = SYNOD_MONITOR_MISSING;
-    snprintf(r->reason, sizeof r->reason, "the relay knows no announcement of ours");
+    snprintf(r->reason, sizeof r->reason,
+             "the relay knows no announcement of ours");
   } else if (own && memcmp(own->hash, li.head_hash, 32) == 0) {
-    r->status = own == &c->self[c->nself - 1] ? SYNOD_MONITOR_OK
-                                               : SYNOD_MONITOR_BEHIND;
+    r->status =
+        own == &c->self[c->nself - 1] ? SYNOD_MONITOR_OK : SYNOD_MONITOR_BEHIND;
     snprintf(r->reason, sizeof r->reason, "%s",
              r->status == SYNOD_MONITOR_OK ? "our newest announcement"
                                            : "an older announcement of ours");
@@ -112,7 +114,8 @@ static void judge(const synod_client_t *c, synod_monitor_report_t *r,
     /* The head link, when sent: whose key signed it. */
     if (la->n_announcements > 0) {
       synod_announce_info_t ai;
-      const Synod__V1__Announcement *a = la->announcements[la->n_announcements - 1];
+      const Synod__V1__Announcement *a =
+          la->announcements[la->n_announcements - 1];
       if (synod_announce_verify(&ai, a, now) == 0 &&
           memcmp(ai.hash, li.head_hash, 32) == 0) {
         r->has_foreign_key = 1;
@@ -157,7 +160,8 @@ int synod_client_monitor(synod_client_t *c, const synod_client_net_opts_t *opts,
     keys[i].name = c->relays[i].name;
     memcpy(keys[i].key, c->relays[i].key, 32);
   }
-  uint64_t tmo = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+  uint64_t tmo =
+      opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
   int rc = fanout_run(c, ts, n, tmo);
   uint64_t now = opts && opts->now ? opts->now : (uint64_t)time(NULL);
   uint64_t window = opts ? opts->window : 0;

@@ -135,8 +135,8 @@ static int fsync_path(const char *dir) {
   return rc;
 }
 
-int pfile_write(const char *dir, const char *name, const char *text,
-                size_t len, const uint8_t key[static PFILE_MAC_KEY_BYTES]) {
+int pfile_write(const char *dir, const char *name, const char *text, size_t len,
+                const uint8_t key[static PFILE_MAC_KEY_BYTES]) {
   uint8_t m[SYNOD_SHA256_BYTES];
   int rc = mac(m, name, text, len, key);
   if (rc != 0)
@@ -247,13 +247,13 @@ int pfile_read(const char *dir, const char *name, char **text, size_t *len,
   uint8_t stored[SYNOD_SHA256_BYTES], m[SYNOD_SHA256_BYTES];
   if (got < want || memchr(buf, '\0', got) ||
       memcmp(buf + got - want, MAC_LINE, sizeof MAC_LINE - 1) != 0 ||
-      buf[got - 1] != '\n' ||
-      (got > want && buf[got - want - 1] != '\n')) {
+      buf[got - 1] != '\n' || (got > want && buf[got - want - 1] != '\n')) {
     free(buf);
     return SYNOD_EPARSE;
   }
   buf[got - 1] = '\0';
-  rc = hex_decode(stored, sizeof stored, buf + got - want + sizeof MAC_LINE - 1);
+  rc =
+      hex_decode(stored, sizeof stored, buf + got - want + sizeof MAC_LINE - 1);
   if (rc == 0)
     rc = mac(m, name, buf, got - want, key);
   if (rc == 0 && !synod_memeq(m, stored, sizeof m))

@@ -15,8 +15,8 @@
 
 #define KEYS_FILE  "keys"
 #define KEYS_MAGIC "SYNODPK1"
-#define KEYS_LEN   (8 + SYNOD_ED25519_SECRET_BYTES + SYNOD_X25519_BYTES + \
-                    PFILE_MAC_KEY_BYTES)
+#define KEYS_LEN                                                               \
+  (8 + SYNOD_ED25519_SECRET_BYTES + SYNOD_X25519_BYTES + PFILE_MAC_KEY_BYTES)
 
 /* --- small parsers -------------------------------------------------------- */
 
@@ -64,7 +64,8 @@ static int check_label(const char *s) {
 }
 
 /* "host:port" or "[v6]:port". */
-static int parse_address(const char *a, char host[static SYNOD_CLIENT_HOST_MAX + 1],
+static int parse_address(const char *a,
+                         char host[static SYNOD_CLIENT_HOST_MAX + 1],
                          uint16_t *port) {
   const char *colon = a ? strrchr(a, ':') : NULL;
   if (!colon || colon == a)
@@ -226,9 +227,8 @@ static int add_relay(synod_client_t *c, const char *name, const char *address,
   int rc = parse_address(address, r.host, &r.port);
   if (rc != 0)
     return rc;
-  if (!key_line ||
-      synod_keyfile_parse_public(r.key, SYNOD_KEY_ED25519, key_line,
-                                 strlen(key_line)) != 0)
+  if (!key_line || synod_keyfile_parse_public(r.key, SYNOD_KEY_ED25519,
+                                              key_line, strlen(key_line)) != 0)
     return SYNOD_EPARSE;
   for (size_t i = 0; i < c->nrelays; i++)
     if (strcmp(c->relays[i].name, name) == 0 ||
@@ -439,10 +439,9 @@ int synod_client_create(synod_client_t **out, const char *dir,
   c->k = 2;
   uint8_t payload[KEYS_LEN];
   memcpy(payload, KEYS_MAGIC, 8);
-  if (rc == 0 &&
-      (synod_ed25519_keygen(c->identity_pk, c->identity_sk) != 0 ||
-       synod_x25519_keygen(c->device_pk, c->device_sk) != 0 ||
-       synod_random(c->mac_key, sizeof c->mac_key) != 0))
+  if (rc == 0 && (synod_ed25519_keygen(c->identity_pk, c->identity_sk) != 0 ||
+                  synod_x25519_keygen(c->device_pk, c->device_sk) != 0 ||
+                  synod_random(c->mac_key, sizeof c->mac_key) != 0))
     rc = SYNOD_ECRYPTO;
   if (rc == 0) {
     memcpy(payload + 8, c->identity_sk, 32);
@@ -486,12 +485,18 @@ void synod_client_close(synod_client_t *c) {
 
 /* --- accessors ------------------------------------------------------------ */
 
-const char *synod_client_user_id(const synod_client_t *c) { return c->user_id; }
-const char *synod_client_dir(const synod_client_t *c) { return c->dir; }
+const char *synod_client_user_id(const synod_client_t *c) {
+  return c->user_id;
+}
+const char *synod_client_dir(const synod_client_t *c) {
+  return c->dir;
+}
 const char *synod_client_device_name(const synod_client_t *c) {
   return c->device_name;
 }
-uint64_t synod_client_created(const synod_client_t *c) { return c->created; }
+uint64_t synod_client_created(const synod_client_t *c) {
+  return c->created;
+}
 
 void synod_client_identity_key(const synod_client_t *c,
                                uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]) {
@@ -522,13 +527,11 @@ int synod_client_trust_remove(synod_client_t *c, const char *name) {
     if (strcmp(c->relays[i].name, name) != 0)
       continue;
     synod_client_relay_t r = c->relays[i];
-    memmove(&c->relays[i], &c->relays[i + 1],
-            (c->nrelays - i - 1) * sizeof r);
+    memmove(&c->relays[i], &c->relays[i + 1], (c->nrelays - i - 1) * sizeof r);
     c->nrelays--;
     int rc = save_trust(c);
     if (rc != 0) {
-      memmove(&c->relays[i + 1], &c->relays[i],
-              (c->nrelays - i) * sizeof r);
+      memmove(&c->relays[i + 1], &c->relays[i], (c->nrelays - i) * sizeof r);
       c->relays[i] = r;
       c->nrelays++;
     }

@@ -214,8 +214,8 @@ typedef struct synod_publish_report {
 typedef struct synod_register_result {
   uint64_t version;
   uint8_t hash[SYNOD_SHA256_BYTES];
-  int home_error;  /* 0 when the home relay countersigned */
-  size_t accepted; /* relays that hold it, home included */
+  int home_error;                 /* 0 when the home relay countersigned */
+  size_t accepted;                /* relays that hold it, home included */
   synod_publish_report_t *relays; /* trust-set order; malloc'd */
   size_t nrelays;
 } synod_register_result_t;
@@ -274,6 +274,11 @@ typedef struct synod_lookup_result {
  * SYNOD_EEQUIVOCATION, SYNOD_EUNKNOWNUSER, SYNOD_EUNKNOWNPEER refusals),
  * or a local error (SYNOD_EINVAL, SYNOD_ENOMEM, SYNOD_EIO when the pin
  * could not be saved: the decision is still in res).
+ * Not yet: asking a relay again when its answer stops short of its head
+ * (synod-relay caps an answer at 64 links; that relay is then reported
+ * BAD_ANNOUNCEMENT), keeping the equivocation proofs answers carry, and
+ * namespace keys of home relays outside the trust set (a user whose home
+ * relay is not in the trust set is refused with SYNOD_EUNKNOWNPEER).
  */
 SYNOD_WUR int synod_client_lookup(synod_client_t *c, const char *user_id,
                                   const synod_client_net_opts_t *opts,

@@ -28,7 +28,9 @@
 
 static const synod_keyfile_kdf_t kdf = {.log2_n = 10, .r = 8, .p = 1};
 
-static uint64_t now_s(void) { return (uint64_t)time(NULL); }
+static uint64_t now_s(void) {
+  return (uint64_t)time(NULL);
+}
 
 /* --- profiles ------------------------------------------------------------- */
 
@@ -60,10 +62,10 @@ static void prof_make(prof_t *p, fixture_t *fx, fixture_relay_t *home,
   for (size_t i = 0; i < fixture_relay_count(fx); i++) {
     fixture_relay_t *r = fixture_relay_at(fx, i);
     CU_ASSERT_EQUAL_FATAL(
-        synod_client_trust_add(p->c, fixture_relay_name(r),
-                               fixture_relay_address(r),
-                               fixture_relay_key_line(r),
-                               ops && ops[i] ? ops[i] : fixture_relay_operator(r)),
+        synod_client_trust_add(
+            p->c, fixture_relay_name(r), fixture_relay_address(r),
+            fixture_relay_key_line(r),
+            ops && ops[i] ? ops[i] : fixture_relay_operator(r)),
         0);
   }
   char code[FIXTURE_CODE_MAX];
@@ -120,7 +122,8 @@ static void show(const char *what, const synod_lookup_result_t *r) {
   fprintf(stderr, "%s: %s: %s\n", what, synod_err_name(r->decision.error),
           r->decision.reason);
   for (size_t i = 0; i < r->decision.nrelays; i++)
-    fprintf(stderr, "  %s (%s): %s v%llu %s\n", r->decision.relays[i].relay_name,
+    fprintf(stderr, "  %s (%s): %s v%llu %s\n",
+            r->decision.relays[i].relay_name,
             r->decision.relays[i].operator_name,
             synod_relay_status_name(r->decision.relays[i].status),
             (unsigned long long)r->decision.relays[i].version,
@@ -146,8 +149,9 @@ static void sql(fixture_relay_t *r, const char *fmt, ...) {
 }
 
 /* An announcement of user by key sk (one random device key). */
-static void announce(synod_announcement_t *a, const char *user, uint64_t version,
-                     const uint8_t *prev_hash, int reset, const uint8_t sk[32]) {
+static void announce(synod_announcement_t *a, const char *user,
+                     uint64_t version, const uint8_t *prev_hash, int reset,
+                     const uint8_t sk[32]) {
   synod_device_t d = {.device_id = 1, .name = "not bob's"};
   uint8_t dsk[32];
   CU_ASSERT_EQUAL_FATAL(synod_x25519_keygen(d.x25519_key, dsk), 0);
@@ -171,9 +175,8 @@ static void db_plant(fixture_relay_t *r, const char *user, uint64_t version,
   memset(&ci, 0, sizeof ci);
   snprintf(ci.user_id, sizeof ci.user_id, "%s", user);
   ci.version = version;
-  CU_ASSERT_EQUAL_FATAL(synod_announce_hash(ci.announcement_hash, a->body,
-                                            a->body_len),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      synod_announce_hash(ci.announcement_hash, a->body, a->body_len), 0);
   snprintf(ci.relay_name, sizeof ci.relay_name, "%s", home);
   ci.time = now_s();
   synod_signed_t cs;
@@ -188,7 +191,8 @@ static void db_plant(fixture_relay_t *r, const char *user, uint64_t version,
   hexs(cbody, cs.body, cs.body_len);
   sql(r, "DELETE FROM announcements WHERE user_id = '%s' AND version >= %llu",
       user, (unsigned long long)version);
-  sql(r, "DELETE FROM countersignatures WHERE user_id = '%s' AND version >= %llu",
+  sql(r,
+      "DELETE FROM countersignatures WHERE user_id = '%s' AND version >= %llu",
       user, (unsigned long long)version);
   sql(r,
       "INSERT INTO announcements (user_id, version, hash, body, signature,"
@@ -212,7 +216,8 @@ static void relay_secret(fixture_relay_t *r, uint8_t sk[32]) {
                         0);
 }
 
-/* --- the suites ------------------------------------------------------------ */
+/* --- the suites ------------------------------------------------------------
+ */
 
 /* Honest lookups are accepted by all three; a relay answering with a
  * substituted key is named and outvoted; an answer signed by another key
@@ -266,9 +271,8 @@ static void test_liar_stale_down(void) {
   CU_ASSERT_FALSE(pin.pin.verified);
   /* The pin survives reopening the profile. */
   synod_client_close(alice.c);
-  CU_ASSERT_EQUAL_FATAL(synod_client_open(&alice.c, alice.dir, PASS,
-                                          strlen(PASS)),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      synod_client_open(&alice.c, alice.dir, PASS, strlen(PASS)), 0);
   CU_ASSERT_EQUAL(synod_client_pin_get(alice.c, "bob@relay-b", &pin), 0);
   CU_ASSERT_EQUAL(pin.pin.version, 1);
   CU_ASSERT_EQUAL(synod_client_lookup(alice.c, "bob@relay-b", NULL, &lr), 0);
@@ -308,9 +312,9 @@ static void test_liar_stale_down(void) {
    * word of it is believed, and reported. */
   CU_ASSERT_EQUAL(synod_client_trust_remove(dave.c, "relay-c"), 0);
   char fline[SYNOD_KEYFILE_TEXT_MAX];
-  CU_ASSERT_EQUAL(synod_keyfile_format_public(fline, sizeof fline,
-                                              SYNOD_KEY_ED25519, fpk),
-                  0);
+  CU_ASSERT_EQUAL(
+      synod_keyfile_format_public(fline, sizeof fline, SYNOD_KEY_ED25519, fpk),
+      0);
   CU_ASSERT_EQUAL(synod_client_trust_add(dave.c, "relay-c",
                                          fixture_relay_address(rc), fline,
                                          "Org C"),
@@ -380,8 +384,8 @@ static void test_rollback(void) {
   synod_lookup_result_free(&lr);
   /* Every relay forgets version 2. */
   for (size_t i = 0; i < 3; i++) {
-    sql(fixture_relay_at(fx, i),
-        "DELETE FROM announcements WHERE user_id = 'bob@relay-b' AND version = 2");
+    sql(fixture_relay_at(fx, i), "DELETE FROM announcements WHERE user_id = "
+                                 "'bob@relay-b' AND version = 2");
     sql(fixture_relay_at(fx, i), "DELETE FROM countersignatures WHERE user_id"
                                  " = 'bob@relay-b' AND version = 2");
   }
@@ -555,9 +559,8 @@ static void test_reset_monitor(void) {
                                           fixture_relay_public_key(others[i]),
                                           "bob@relay-b", esk, NULL, T_MS),
                           0);
-    CU_ASSERT_EQUAL(publish(v, &evil, res->publish_result->countersignature,
-                            NULL),
-                    0);
+    CU_ASSERT_EQUAL(
+        publish(v, &evil, res->publish_result->countersignature, NULL), 0);
     tclient_close(v);
   }
   synod_wire_free(res);
@@ -586,11 +589,11 @@ static void test_reset_monitor(void) {
     la.signature.data = r->answer_signature;
     la.signature.len = 64;
     synod_lookup_info_t li;
-    CU_ASSERT_EQUAL(
-        synod_lookup_verify(&li, &la,
-                            fixture_relay_public_key(fixture_relay_at(fx, idx[j])),
-                            now_s(), 0),
-        0);
+    CU_ASSERT_EQUAL(synod_lookup_verify(
+                        &li, &la,
+                        fixture_relay_public_key(fixture_relay_at(fx, idx[j])),
+                        now_s(), 0),
+                    0);
     CU_ASSERT_EQUAL(li.version, 2);
   }
   synod_monitor_result_free(&m);
@@ -631,4 +634,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

@@ -15,7 +15,7 @@
 #include "internal.h"
 #include "synod/client.h"
 
-#define PASS "correct horse battery staple"
+#define PASS  "correct horse battery staple"
 #define KEY_A "synod-ed25519 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define KEY_B "synod-ed25519 ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
 
@@ -66,7 +66,8 @@ static char *ppath(const char *name) {
   static char bufs[4][600];
   static unsigned next;
   char *b = bufs[next++ % 4];
-  snprintf(b, sizeof bufs[0], "%s/p%s%s", root, name ? "/" : "", name ? name : "");
+  snprintf(b, sizeof bufs[0], "%s/p%s%s", root, name ? "/" : "",
+           name ? name : "");
   return b;
 }
 
@@ -107,9 +108,9 @@ static void test_roundtrip(void) {
   uint8_t id[32], dev[32];
   synod_client_identity_key(c, id);
   synod_client_device_key(c, dev);
-  CU_ASSERT_EQUAL(synod_client_trust_add(c, "relay-a", "127.0.0.1:7001",
-                                         KEY_A, "Org A"),
-                  0);
+  CU_ASSERT_EQUAL(
+      synod_client_trust_add(c, "relay-a", "127.0.0.1:7001", KEY_A, "Org A"),
+      0);
   CU_ASSERT_EQUAL(synod_client_trust_add(c, "relay-b", "[::1]:7002", KEY_B,
                                          "Org B and Sons"),
                   0);
@@ -139,20 +140,20 @@ static void test_roundtrip(void) {
 
   /* Bad trust entries change nothing. */
   CU_ASSERT_EQUAL(synod_client_set_quorum(c, 1), SYNOD_EINVAL);
-  CU_ASSERT_EQUAL(synod_client_trust_add(c, "relay-a", "127.0.0.1:1", KEY_B,
-                                         "x"),
-                  SYNOD_EEXIST);
-  CU_ASSERT_EQUAL(synod_client_trust_add(c, "relay-c", "127.0.0.1:1", KEY_A,
-                                         "x"),
-                  SYNOD_EEXIST);
+  CU_ASSERT_EQUAL(
+      synod_client_trust_add(c, "relay-a", "127.0.0.1:1", KEY_B, "x"),
+      SYNOD_EEXIST);
+  CU_ASSERT_EQUAL(
+      synod_client_trust_add(c, "relay-c", "127.0.0.1:1", KEY_A, "x"),
+      SYNOD_EEXIST);
   CU_ASSERT_EQUAL(synod_client_trust_add(c, "relay-c", "127.0.0.1:1",
                                          "synod-ed25519 nope", "x"),
                   SYNOD_EPARSE);
   CU_ASSERT_EQUAL(synod_client_trust_add(c, "relay-c", "127.0.0.1", KEY_A, "x"),
                   SYNOD_EINVAL);
-  CU_ASSERT_EQUAL(synod_client_trust_add(c, "Relay C", "127.0.0.1:1", KEY_A,
-                                         "x"),
-                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(
+      synod_client_trust_add(c, "Relay C", "127.0.0.1:1", KEY_A, "x"),
+      SYNOD_EINVAL);
   CU_ASSERT_EQUAL(synod_client_trust_add(c, "relay-c", "127.0.0.1:1", KEY_A,
                                          "evil\noperator"),
                   SYNOD_EINVAL);
@@ -272,8 +273,8 @@ static void test_strict_reading(void) {
       {"trust", "synod-trust-v2\nquorum 2\n"},
       {"trust", "synod-trust-v1\n"},
       {"trust", "synod-trust-v1\nquorum 2\nquorum 3\n"},
-      {"trust", "synod-trust-v1\nquorum 2\nrelay relay-a 127.0.0.1:1 " KEY_A
-                "\n"},
+      {"trust",
+       "synod-trust-v1\nquorum 2\nrelay relay-a 127.0.0.1:1 " KEY_A "\n"},
       {"trust", "synod-trust-v1\nquorum 2\nrelay relay-a 127.0.0.1:99999 " KEY_A
                 " Org\n"},
       {"trust", "synod-trust-v1\nquorum 02\n"},
@@ -281,23 +282,36 @@ static void test_strict_reading(void) {
       {"trust", "synod-trust-v1\nquorum 2"},
       {"pins", "synod-pins-v1\nprev 1 00\n"},
       {"pins", "synod-pins-v1\npin bob@relay-b 1 00 00 5 verified\n"},
-      {"pins", "synod-pins-v1\npin Bob 1 " "0000000000000000000000000000000000000000000000000000000000000000 0000000000000000000000000000000000000000000000000000000000000000 5 verified\n"},
-      {"pins", "synod-pins-v1\npin bob@relay-b 1 " "0000000000000000000000000000000000000000000000000000000000000000 0000000000000000000000000000000000000000000000000000000000000000 5 maybe\n"},
-      {"self", "synod-self-v1\nlink 2 " "0000000000000000000000000000000000000000000000000000000000000000 0000000000000000000000000000000000000000000000000000000000000000 5\n"},
+      {"pins",
+       "synod-pins-v1\npin Bob 1 "
+       "0000000000000000000000000000000000000000000000000000000000000000 "
+       "0000000000000000000000000000000000000000000000000000000000000000 5 "
+       "verified\n"},
+      {"pins",
+       "synod-pins-v1\npin bob@relay-b 1 "
+       "0000000000000000000000000000000000000000000000000000000000000000 "
+       "0000000000000000000000000000000000000000000000000000000000000000 5 "
+       "maybe\n"},
+      {"self",
+       "synod-self-v1\nlink 2 "
+       "0000000000000000000000000000000000000000000000000000000000000000 "
+       "0000000000000000000000000000000000000000000000000000000000000000 5\n"},
       {"self", "synod-self-v1\npublish 0a00\n"},
       {"profile", "synod-profile-v1\nuser alice@relay-a\ncreated 5\n"},
-      {"profile", "synod-profile-v1\nuser alice@relay-a\ndevice 0 x\ncreated 5\n"},
-      {"profile", "synod-profile-v1\nuser alice@relay-a\nuser bob@relay-a\ndevice 1 x\ncreated 5\n"},
+      {"profile",
+       "synod-profile-v1\nuser alice@relay-a\ndevice 0 x\ncreated 5\n"},
+      {"profile", "synod-profile-v1\nuser alice@relay-a\nuser "
+                  "bob@relay-a\ndevice 1 x\ncreated 5\n"},
   };
   /* A good pins file parses, so the table above fails for its line. */
-  const char *good = "synod-pins-v1\npin bob@relay-b 1 "
-                     "0000000000000000000000000000000000000000000000000000000000000000 "
-                     "0000000000000000000000000000000000000000000000000000000000000000 "
-                     "5 verified\nprev 0 "
-                     "0101010101010101010101010101010101010101010101010101010101010101\n";
-  CU_ASSERT_EQUAL(pfile_write(ppath(NULL), "pins", good, strlen(good),
-                              c->mac_key),
-                  0);
+  const char *good =
+      "synod-pins-v1\npin bob@relay-b 1 "
+      "0000000000000000000000000000000000000000000000000000000000000000 "
+      "0000000000000000000000000000000000000000000000000000000000000000 "
+      "5 verified\nprev 0 "
+      "0101010101010101010101010101010101010101010101010101010101010101\n";
+  CU_ASSERT_EQUAL(
+      pfile_write(ppath(NULL), "pins", good, strlen(good), c->mac_key), 0);
   CU_ASSERT_EQUAL(reopen(PASS), 0);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char saved[700];
@@ -408,4 +422,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}
