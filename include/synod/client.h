@@ -345,4 +345,96 @@ SYNOD_WUR int synod_client_monitor(synod_client_t *c,
 
 void synod_monitor_result_free(synod_monitor_result_t *r);
 
+/* --- messaging ------------------------------------------------------------ */
+
+#define SYNOD_CLIENT_TEXT "text/plain; charset=utf-8"
+
+typedef struct synod_send_result {
+  /* The recipient's quorum lookup, as synod_client_lookup() fills it: on
+   * refusal decision.reason says why in one sentence; on acceptance
+   * decision.flags tell a key change (SYNOD_QUORUM_RESET, FIRST_CONTACT,
+   * VERIFIED_CLEARED, ...) and decision.relays which relays vouched. */
+  synod_lookup_result_t lookup;
+  uint8_t message_id[16];
+  size_t ndevices;     /* device keys the message was sealed to */
+  int duplicate;       /* the home relay already held this message id */
+  int submit_error;    /* 0, or why the home relay did not take it */
+  char reason[SYNOD_CLIENT_REASON_MAX]; /* the relay's or network's */
+} synod_send_result_t;
+
+/*
+ * Sends body (body_len bytes, content_type e.g. SYNOD_CLIENT_TEXT) to
+ * recipient: a quorum lookup of the recipient (refused: returns the
+ * decision's error, nothing sent), HPKE-sealed and signed
+ * (synod/message.h) to every device key of the accepted announcement,
+ * Submitted to our home relay, and 0 only once it answered Accepted
+ * (stored or duplicate). A relay answering EAGAIN is asked again, with the
+ * same message id, a few times. *res is always filled; release it with
+ * synod_send_result_free().
+ * Errors: the lookup's refusal (SYNOD_ENOQUORUM, SYNOD_EROLLBACK,
+ * SYNOD_ESTALE, SYNOD_EEQUIVOCATION, SYNOD_EUNKNOWNUSER,
+ * SYNOD_EUNKNOWNPEER); the home relay's refusal or network failure
+ * (res->submit_error: SYNOD_EQUOTA, SYNOD_ERATE, SYNOD_ETIMEDOUT...);
+ * SYNOD_EINVAL, SYNOD_ETOOBIG, SYNOD_ENOMEM, SYNOD_EIO.
+ */
+SYNOD_WUR int synod_client_send(synod_client_t *c, const char *recipient,
+                                const char *content_type, const uint8_t *body,
+                                size_t body_len,
+                                const synod_client_net_opts_t *opts,
+                                synod_send_result_t *res);
+
+void synod_send_result_free(synod_send_result_t *r);
+
+typedef enum synod_recv_status {
+  SYNOD_RECV_OK = 1,   /* verified: sender, time, content are authentic */
+  SYNOD_RECV_REJECTED, /* failed to open or verify: nothing of it shown,
+                          acknowledged so that it is not delivered again */
+  SYNOD_RECV_HELD,     /* the sender's key has no quorum now: not
+                          acknowledged, delivered again next time */
+} synod_recv_status_t;
+
+/* One received message, borrowed for the duration of the callback. */
+typedef struct synod_received {
+  synod_recv_status_t status;
+  const char *sender;       /* the envelope's sender (authentic only if OK) */
+  const uint8_t *message_id; /* 16 bytes */
+  uint64_t time;            /* OK: the sender's clock; else the relay's */
+  const char *content_type; /* OK only, else NULL */
+  const uint8_t *body;      /* OK only, else NULL */
+  size_t body_len;
+  int error;                /* REJECTED / HELD: the SYNOD_E* cause */
+  const char *reason;       /* REJECTED / HELD: one sentence */
+  unsigned sender_flags;    /* the sender lookup's SYNOD_QUORUM_* flags */
+} synod_received_t;
+
+/* Returns 0 when the application has taken the message (it is then
+ * acknowledged); any other value stops synod_client_recv(), which returns
+ * it, without acknowledging this message. */
+typedef int (*synod_recv_cb)(void *arg, const synod_received_t *m);
+
+/* recv: keep the session open and wait for new messages until the
+ * callback stops it or the relay closes the session */
+#define SYNOD_RECV_FOLLOW 0x1u
+
+/*
+ * Receives the messages waiting at our home relay: one session, every
+ * Deliver opened in turn. For each envelope the sender is looked up
+ * (quorum, pin updated, once per sender and call) and the message opened
+ * and verified with the sender's accepted identity key (synod/message.h);
+ * cb sees it, and the relay gets a DeliveryAck only after cb returned 0.
+ * A message that fails to open or verify is given to cb as REJECTED (its
+ * return value is then only a stop request) and acknowledged. Message ids
+ * already taken (the profile's `seen` file, the newest 4096) are
+ * acknowledged again without calling cb. Without SYNOD_RECV_FOLLOW,
+ * returns 0 once the relay has nothing more; *taken (may be NULL) counts
+ * the OK messages cb took. Blocking, like the directory operations.
+ * Errors: cb's non-zero value; SYNOD_EUNKNOWNPEER (home relay not in the
+ * trust set), the session's failure (SYNOD_ETIMEDOUT, SYNOD_EIO,
+ * SYNOD_EBADKEY, the relay's Error), SYNOD_ENOMEM, SYNOD_EIO.
+ */
+SYNOD_WUR int synod_client_recv(synod_client_t *c, unsigned flags,
+                                synod_recv_cb cb, void *arg,
+                                const synod_client_net_opts_t *opts,
+                                size_t *taken);
+
 #endif
