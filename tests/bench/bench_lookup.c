@@ -57,7 +57,7 @@
 #define SETUP_MS   20000
 #define ANSWER_MS  5000
 
-/* --- clock, statistics --------------------------------------------------- */
+/* --- clock, statistics ---------------------------------------------------- */
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -100,8 +100,7 @@ static void lat_add(lat_t *l, uint64_t ns) {
   l->v[l->n++] = ns;
 }
 
-/* --- configuration -----------------------------------------------------------
- */
+/* --- configuration -------------------------------------------------------- */
 
 typedef struct relay_ep {
   char name[SYNOD_RELAY_NAME_MAX + 1];
@@ -154,8 +153,7 @@ static void say(const char *fmt, ...) {
   va_end(ap);
 }
 
-/* --- connections on a loop
- * ------------------------------------------------------ */
+/* --- connections on a loop ------------------------------------------------ */
 
 typedef struct loopctx {
   uv_loop_t loop;
@@ -377,8 +375,7 @@ static int check_answer(const Synod__V1__Frame *f, size_t ri) {
   return 0;
 }
 
-/* --- 1. Ed25519 rates
- * ------------------------------------------------------------ */
+/* --- 1. Ed25519 rates ----------------------------------------------------- */
 
 static void crypto_rates(double *sign_s, double *verify_s) {
   uint8_t pk[32], sk[32], sig[64], msg[128];
@@ -408,8 +405,7 @@ static void crypto_rates(double *sign_s, double *verify_s) {
   *verify_s = (double)n / ((double)(t - t0) / 1e9);
 }
 
-/* --- registration
- * ------------------------------------------------------------------ */
+/* --- registration --------------------------------------------------------- */
 
 static int publish(lconn_t *c, const synod_announcement_t *a,
                    Synod__V1__Countersignature **cs, size_t ncs,
@@ -563,8 +559,7 @@ static void sleep_until(uint64_t t) {
   }
 }
 
-/* --- 2. lookup throughput
- * ------------------------------------------------------------ */
+/* --- 2. lookup throughput ------------------------------------------------- */
 
 typedef struct worker {
   pthread_t thread;
@@ -773,8 +768,7 @@ static int throughput(tput_t *out) {
   return rc;
 }
 
-/* --- 3. quorum lookup latency
- * --------------------------------------------------------- */
+/* --- 3. quorum lookup latency --------------------------------------------- */
 
 typedef struct quorum_round {
   lconn_t c[NRELAYS];
@@ -857,6 +851,7 @@ static void round_clear(quorum_round_t *r) {
 
 typedef struct qstats {
   double p50, p99, mean;
+  double net_p50, decide_p50; /* answers in; synod_quorum_decide */
   unsigned ok, failed;
 } qstats_t;
 
@@ -880,12 +875,13 @@ static int quorum_connected(loopctx_t *lc, qstats_t *q) {
     r.c[i].owner = &r;
     r.c[i].on_answer = q_answer;
   }
-  lat_t l = {0};
+  lat_t l = {0}, ln = {0}, ld = {0};
   for (unsigned it = 0; it < G.quorum_iters + 10 && rc == 0; it++) {
     uint64_t t0 = now_ns();
     for (size_t i = 0; i < G.nrelay; i++)
       q_send(&r.c[i]);
     (void)run_until(lc, round_done, &r, ANSWER_MS);
+    uint64_t tn = now_ns();
     int d = decide(&r);
     uint64_t t1 = now_ns();
     round_clear(&r);
@@ -894,6 +890,8 @@ static int quorum_connected(loopctx_t *lc, qstats_t *q) {
     if (d == 0) {
       q->ok++;
       lat_add(&l, t1 - t0);
+      lat_add(&ln, tn - t0);
+      lat_add(&ld, t1 - tn);
     } else {
       q->failed++;
     }
@@ -901,7 +899,11 @@ static int quorum_connected(loopctx_t *lc, qstats_t *q) {
   for (size_t i = 0; i < G.nrelay; i++)
     lconn_close(&r.c[i]);
   qstats_of(q, &l);
+  q->net_p50 = pct_ms(ln.v, ln.n, 0.50);
+  q->decide_p50 = pct_ms(ld.v, ld.n, 0.50);
   free(l.v);
+  free(ln.v);
+  free(ld.v);
   return rc;
 }
 
@@ -940,9 +942,7 @@ static int quorum_handshakes(loopctx_t *lc, qstats_t *q) {
   return 0;
 }
 
-/* --- main
- * ----------------------------------------------------------------------------
- */
+/* --- main ----------------------------------------------------------------- */
 
 static void usage(void) {
   fprintf(stderr,
@@ -1166,6 +1166,9 @@ int main(int argc, char **argv) {
   printf("quorum lookup: p50=%.2f ms p99=%.2f ms (connected, n=%u),"
          " p50=%.2f ms p99=%.2f ms (with TLS handshakes, n=%u)\n",
          qc.p50, qc.p99, qc.ok, qh.p50, qh.p99, qh.ok);
+  printf("quorum lookup: connected p50 split: answers in %.2f ms,"
+         " synod_quorum_decide %.2f ms\n",
+         qc.net_p50, qc.decide_p50);
   printf("quorum lookup: accepted=%u refused=%u (k=2 of %zu operators)\n",
          qc.ok + qh.ok, qc.failed + qh.failed, G.nrelay);
   int fail = tp.bad || tp.errors || qc.failed || qh.failed;
