@@ -50,13 +50,15 @@ static void test_cross_relay(void) {
   CU_ASSERT_EQUAL(memcmp(rx[0].id, id2, 16), 0);
 
   /* Acknowledged: only tombstones are left, without ciphertext. */
-  tclient_run_for(cb, 300);
-  tclient_run_for(cc, 300);
-  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(b, cb, "SELECT count(*) FROM inbox WHERE"
+                                      " envelope IS NOT NULL", 0, T_MS), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(a, cc, "SELECT count(*) FROM inbox WHERE"
+                                      " envelope IS NOT NULL", 0, T_MS), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(a, ca, "SELECT count(*) FROM outbox WHERE"
+                                      " envelope IS NOT NULL", 0, T_MS), 0);
   CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox"), 1);
-  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
-  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
-  CU_ASSERT_EQUAL(tuser_q(b, "SELECT stored_bytes FROM accounts WHERE name = 'bob'"), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(b, cb, "SELECT stored_bytes FROM accounts"
+                                      " WHERE name = 'bob'", 0, T_MS), 0);
 
   /* The same message id again, after delivery: the sender's relay still
    * holds its tombstone, so it is a duplicate, never delivered twice. */
@@ -137,11 +139,11 @@ static void test_peer_down(void) {
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
   tclient_t *cb = tuser_login(&bob);
   CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, 2 * T_MS), 0);
-  tclient_run_for(cb, 300);
+  CU_ASSERT_EQUAL(tuser_q_until(a, cb, "SELECT count(*) FROM outbox WHERE"
+                                      " envelope IS NOT NULL", 0, T_MS), 0);
   size_t n;
   tclient_rx(cb, &n);
   CU_ASSERT_EQUAL(n, N);
-  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), 0);
   tclient_close(ca);
   tclient_close(cb);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);

@@ -22,21 +22,6 @@
 
 #define T_MS 10000
 
-/* Polls an integer query until it equals want or the deadline passes;
- * returns the last value. */
-static int64_t q_until(fixture_relay_t *r, tclient_t *c, const char *sql,
-                       int64_t want, int timeout_ms) {
-  int64_t v = tuser_q(r, sql);
-  for (int t = 0; t < timeout_ms && v != want; t += 50) {
-    if (c)
-      tclient_run_for(c, 50);
-    else
-      usleep(50 * 1000);
-    v = tuser_q(r, sql);
-  }
-  return v;
-}
-
 static void send_n(tclient_t *c, const char *to, size_t n, uint8_t (*ids)[16]) {
   for (size_t i = 0; i < n; i++) {
     int acc = -1;
@@ -91,7 +76,7 @@ static void scene_up(scene_t *s, const char *name) {
   send_n(s->ca, s->bob.id, 4, s->from_alice);
   send_n(s->cc, s->bob.id, 3, s->from_carol);
   CU_ASSERT_EQUAL_FATAL(
-      q_until(s->b, s->ca,
+      tuser_q_until(s->b, s->ca,
               "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL", 7, T_MS),
       7);
   CU_ASSERT(stored_bytes(s->b, "bob") > 0);
@@ -253,7 +238,7 @@ static void test_purge_outbox(void) {
                     " AND kind = 'purge'"),
                   1);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
-  CU_ASSERT_EQUAL(q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
+  CU_ASSERT_EQUAL(tuser_q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
                   0);
   tclient_t *cb = tuser_login(&bob);
   (void)tclient_wait_rx(cb, 1, 1, 1000);
@@ -283,8 +268,8 @@ static void test_peer_purge(void) {
   send_n(cc, bob.id, 2, NULL); /* carol's are not alice's to purge */
   const char *from_alice = "SELECT count(*) FROM inbox WHERE sender = "
                            "'alice@relay-a' AND envelope IS NOT NULL";
-  CU_ASSERT_EQUAL_FATAL(q_until(b, ca, from_alice, 3, T_MS), 3);
-  CU_ASSERT_EQUAL(q_until(a, ca,
+  CU_ASSERT_EQUAL_FATAL(tuser_q_until(b, ca, from_alice, 3, T_MS), 3);
+  CU_ASSERT_EQUAL(tuser_q_until(a, ca,
                           "SELECT count(*) FROM outbox WHERE envelope"
                           " IS NOT NULL",
                           0, T_MS),
@@ -295,14 +280,14 @@ static void test_peer_purge(void) {
                     bob.id, NULL, 0, alice.sk, &deleted, T_MS),
       0);
   CU_ASSERT_EQUAL(deleted, 0); /* nothing of it left at relay-a */
-  CU_ASSERT_EQUAL(q_until(b, ca, from_alice, 0, T_MS), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(b, ca, from_alice, 0, T_MS), 0);
   CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE sender = "
                        "'alice@relay-a' AND envelope IS NULL"),
                   3);
   CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE sender = "
                        "'carol@relay-a' AND envelope IS NOT NULL"),
                   2);
-  CU_ASSERT_EQUAL(q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
+  CU_ASSERT_EQUAL(tuser_q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
                   0);
   int64_t carol_bytes = tuser_q(b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
                              " FROM inbox WHERE sender = 'carol@relay-a'");

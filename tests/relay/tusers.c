@@ -40,6 +40,19 @@ int64_t tuser_q(fixture_relay_t *r, const char *sql) {
   return v;
 }
 
+int64_t tuser_q_until(fixture_relay_t *r, tclient_t *c, const char *sql,
+                      int64_t want, int timeout_ms) {
+  int64_t v = tuser_q(r, sql);
+  for (int t = 0; t < timeout_ms && v != want; t += 50) {
+    if (c)
+      tclient_run_for(c, 50);
+    else
+      usleep(50 * 1000);
+    v = tuser_q(r, sql);
+  }
+  return v;
+}
+
 fixture_t *tuser_federation(const char *name, size_t n, int unlimited) {
   fixture_t *fx = NULL;
   CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, name), 0);

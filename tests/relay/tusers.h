@@ -39,6 +39,13 @@ tclient_t *tuser_login(tuser_t *u);
  * when the query fails). */
 int64_t tuser_q(fixture_relay_t *r, const char *sql);
 
+/* Polls tuser_q(r, sql) until it equals want or timeout_ms passes,
+ * running c's loop meanwhile (so its acknowledgements go out) when c is
+ * given; returns the last value. For figures that settle asynchronously,
+ * where one look after a fixed sleep would be flaky on a busy machine. */
+int64_t tuser_q_until(fixture_relay_t *r, tclient_t *c, const char *sql,
+                      int64_t want, int timeout_ms);
+
 /* A started federation of n relays for test name; with unlimited set,
  * the per-account rate limit is raised out of the way of tests that
  * pipeline hundreds of messages from one account. */
