@@ -1,40 +1,1135 @@
 /*
  * synod: the client command line.
  *
- * Subcommands are a table; each prints its own --help. Commands the client
- * does not implement yet are absent rather than stubbed.
+ * Subcommands are a table; each prints its own --help. A command is one or
+ * two words ("lookup", "trust add"); the longest match wins. Commands the
+ * client does not implement yet are absent rather than stubbed.
+ *
+ * Secrets never come from the command line: the passphrase is read from
+ * the file named by $SYNOD_PASSPHRASE_FILE, else prompted on the terminal
+ * without echo.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "synod/client.h"
+#include "synod/crypto.h"
 #include "synod/err.h"
 
+#define EXIT_OK      0
+#define EXIT_FAIL    1
+#define EXIT_USAGE   2
+#define EXIT_REFUSED 3
+
+#define PASS_MAX  1024
+#define BODY_MAX  (60u * 1024u)
+
+typedef struct cmd cmd_t;
+typedef int (*cmd_fn)(const cmd_t *cmd, int argc, char **argv);
+struct cmd {
+  const char *name;
+  cmd_fn fn;
+  const char *summary;
+  const char *help;
+};
+
+#define COMMON_OPTIONS                                                         \
+  "  -H, --home DIR       the profile directory (default: $SYNOD_HOME, else\n" \
+  "                       ~/.config/synod)\n"                                  \
+  "  -t, --timeout MS     per relay, connect to answer (default 5000)\n"       \
+  "  -h, --help           show this help and exit\n"
+#define PASS_NOTE                                                              \
+  "The passphrase is read from the file named by $SYNOD_PASSPHRASE_FILE\n"    \
+  "(one trailing newline ignored), else asked on the terminal without echo.\n"
+#define EXIT_NOTE(extra)                                                       \
+  "\nexit status: 0 success, 1 failure, 2 usage error" extra "\n"
+
+/* --- options shared by every command ---------------------------------------*/
+
+typedef struct common {
+  const char *home;
+  synod_client_net_opts_t net;
+  bool json;
+  bool follow;
+  const char *user, *code, *device;
+  unsigned quorum;
+  const char **relays;
+  size_t nrelays;
+} common_t;
+
+enum { OPT_USER = 256, OPT_CODE, OPT_DEVICE, OPT_RELAY, OPT_QUORUM };
+
+/* Parses the options of argv (argv[0] is the command); *first is the
+ * index of the first operand. allowed: which long options the command
+ * takes, as a string of their short letters / codes. Returns -1 on
+ * success, else the exit status (help printed: 0, usage: 2). */
+static int parse(const cmd_t *cmd, int argc, char **argv, common_t *o,
+                 const char *allowed, int *first) {
+  static const struct option longs[] = {
+      {"home", required_argument, NULL, 'H'},
+      {"timeout", required_argument, NULL, 't'},
+      {"help", no_argument, NULL, 'h'},
+      {"json", no_argument, NULL, 'j'},
+      {"follow", no_argument, NULL, 'f'},
+      {"user", required_argument, NULL, OPT_USER},
+      {"code", required_argument, NULL, OPT_CODE},
+      {"device", required_argument, NULL, OPT_DEVICE},
+      {"relay", required_argument, NULL, OPT_RELAY},
+      {"quorum", required_argument, NULL, OPT_QUORUM},
+      {NULL, 0, NULL, 0}};
+  memset(o, 0, sizeof *o);
+  o->home = getenv("SYNOD_HOME");
+  if (o->home && !*o->home)
+    o->home = NULL;
+  optind = 1;
+  opterr = 0;
+  int ch;
+  while ((ch = getopt_long(argc, argv, "H:t:hjf", longs, NULL)) != -1) {
+    bool ok = ch == 'H' || ch == 't' || ch == 'h' ||
+              (ch < 256 && ch > 0 && strchr(allowed, ch)) ||
+              (ch >= 256 && strchr(allowed, 'U' + (ch - 256)));
+    if (ch == '?' || ch == ':' || !ok) {
+      fprintf(stderr, "synod %s: unknown or incomplete option '%s' (try --help)\n",
+              cmd->name, argv[optind - 1]);
+      return EXIT_USAGE;
+    }
+    char *end = NULL;
+    switch (ch) {
+    case 'h':
+      fputs(cmd->help, stdout);
+      return EXIT_OK;
+    case 'H':
+      o->home = optarg;
+      break;
+    case 't':
+      errno = 0;
+      o->net.timeout_ms = strtoull(optarg, &end, 10);
+      if (errno || !end || *end || o->net.timeout_ms == 0) {
+        fprintf(stderr, "synod %s: --timeout wants milliseconds\n", cmd->name);
+        return EXIT_USAGE;
+      }
+      break;
+    case 'j':
+      o->json = true;
+      break;
+    case 'f':
+      o->follow = true;
+      break;
+    case OPT_USER:
+      o->user = optarg;
+      break;
+    case OPT_CODE:
+      o->code = optarg;
+      break;
+    case OPT_DEVICE:
+      o->device = optarg;
+      break;
+    case OPT_QUORUM:
+      o->quorum = (unsigned)strtoul(optarg, &end, 10);
+      if (!end || *end || o->quorum < 2) {
+        fprintf(stderr, "synod %s: --quorum wants a number >= 2\n", cmd->name);
+        return EXIT_USAGE;
+      }
+      break;
+    case OPT_RELAY: {
+      const char **p = realloc(o->relays, (o->nrelays + 1) * sizeof *p);
+      if (!p)
+        return EXIT_FAIL;
+      o->relays = p;
+      o->relays[o->nrelays++] = optarg;
+      break;
+    }
+    }
+  }
+  *first = optind;
+  return -1;
+}
+
+/* Letters for parse()'s allowed: OPT_USER 'U', OPT_CODE 'V', OPT_DEVICE
+ * 'W', OPT_RELAY 'X', OPT_QUORUM 'Y' (see the mapping in parse). */
+#define A_USER   "U"
+#define A_CODE   "V"
+#define A_DEVICE "W"
+#define A_RELAY  "X"
+#define A_QUORUM "Y"
+
+/* --- the passphrase ------------------------------------------------------- */
+
+static int read_pass_file(const char *path, char *buf, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fprintf(stderr, "synod: cannot read SYNOD_PASSPHRASE_FILE %s: %s\n", path,
+            strerror(errno));
+    return -1;
+  }
+  ssize_t n, got = 0;
+  while ((n = read(fd, buf + got, PASS_MAX - (size_t)got)) > 0)
+    got += n;
+  close(fd);
+  if (n < 0 || got >= (ssize_t)PASS_MAX) {
+    fprintf(stderr, "synod: SYNOD_PASSPHRASE_FILE %s: unreadable or too long\n",
+            path);
+    return -1;
+  }
+  if (got > 0 && buf[got - 1] == '\n')
+    got--;
+  if (got > 0 && buf[got - 1] == '\r')
+    got--;
+  *len = (size_t)got;
+  if (got == 0) {
+    fprintf(stderr, "synod: SYNOD_PASSPHRASE_FILE %s is empty\n", path);
+    return -1;
+  }
+  return 0;
+}
+
+static int prompt(const char *what, char *buf, size_t *len) {
+  FILE *tty = fopen("/dev/tty", "r+");
+  if (!tty) {
+    fprintf(stderr, "synod: no terminal to ask the passphrase on; set "
+                    "SYNOD_PASSPHRASE_FILE\n");
+    return -1;
+  }
+  struct termios old, quiet;
+  int fd = fileno(tty), echo_off = tcgetattr(fd, &old) == 0;
+  if (echo_off) {
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(fd, TCSAFLUSH, &quiet);
+  }
+  fprintf(tty, "%s: ", what);
+  fflush(tty);
+  char *got = fgets(buf, PASS_MAX, tty);
+  if (echo_off)
+    tcsetattr(fd, TCSAFLUSH, &old);
+  fprintf(tty, "\n");
+  fclose(tty);
+  if (!got)
+    return -1;
+  size_t n = strcspn(buf, "\r\n");
+  buf[n] = '\0';
+  *len = n;
+  if (n == 0) {
+    fprintf(stderr, "synod: an empty passphrase is not allowed\n");
+    return -1;
+  }
+  return 0;
+}
+
+static int get_pass(char *buf, size_t *len, bool confirm) {
+  const char *file = getenv("SYNOD_PASSPHRASE_FILE");
+  if (file && *file)
+    return read_pass_file(file, buf, len);
+  if (prompt(confirm ? "New passphrase for this profile" : "Passphrase", buf,
+             len) != 0)
+    return -1;
+  if (confirm) {
+    char again[PASS_MAX];
+    size_t alen = 0;
+    int rc = prompt("Passphrase again", again, &alen);
+    bool same = rc == 0 && alen == *len && memcmp(again, buf, alen) == 0;
+    synod_wipe(again, sizeof again);
+    if (!same) {
+      fprintf(stderr, "synod: the passphrases differ\n");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static synod_client_t *open_profile(const common_t *o) {
+  char pass[PASS_MAX];
+  size_t len = 0;
+  if (get_pass(pass, &len, false) != 0)
+    return NULL;
+  synod_client_t *c = NULL;
+  int rc = synod_client_open(&c, o->home, pass, len);
+  synod_wipe(pass, sizeof pass);
+  if (rc != 0) {
+    const char *why = rc == SYNOD_EDECRYPT ? "wrong passphrase, or the key "
+                                             "file was altered"
+                      : rc == SYNOD_ENOENT ? "no profile there; create one "
+                                             "with 'synod init'"
+                      : rc == SYNOD_EPERM  ? "the profile is accessible to "
+                                             "other users (it must be 0700 "
+                                             "and its files 0600)"
+                      : rc == SYNOD_EVERIFY ? "a profile file was changed "
+                                              "outside synod"
+                                            : synod_strerror(rc);
+    fprintf(stderr, "synod: cannot open the profile %s: %s\n",
+            o->home ? o->home : "(default)", why);
+    return NULL;
+  }
+  return c;
+}
+
+/* --- output helpers ------------------------------------------------------- */
+
+static void json_str(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; s && *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\')
+      fprintf(out, "\\%c", ch);
+    else if (ch == '\n')
+      fputs("\\n", out);
+    else if (ch < 0x20 || ch == 0x7f)
+      fprintf(out, "\\u%04x", ch);
+    else
+      fputc(ch, out);
+  }
+  fputc('"', out);
+}
+
+static void hex(char *out, const uint8_t *in, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+/* The key fingerprint: the identity key in groups of four hex digits. */
+static void fingerprint(char out[80], const uint8_t key[32]) {
+  char h[65];
+  hex(h, key, 32);
+  size_t j = 0;
+  for (size_t i = 0; i < 64; i++) {
+    if (i && i % 4 == 0)
+      out[j++] = ' ';
+    out[j++] = h[i];
+  }
+  out[j] = '\0';
+}
+
+static void utc(char out[32], uint64_t t) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  if (gmtime_r(&tt, &tm))
+    strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  else
+    snprintf(out, 32, "%llu", (unsigned long long)t);
+}
+
+/* Exit status of a failed operation: policy refusals are 3. */
+static int exit_of(int rc) {
+  switch (rc) {
+  case 0:
+    return EXIT_OK;
+  case SYNOD_ENOQUORUM:
+  case SYNOD_EROLLBACK:
+  case SYNOD_ESTALE:
+  case SYNOD_EEQUIVOCATION:
+  case SYNOD_EUNKNOWNUSER:
+  case SYNOD_EUNKNOWNPEER:
+    return EXIT_REFUSED;
+  default:
+    return EXIT_FAIL;
+  }
+}
+
+static bool is_policy(int rc) {
+  return exit_of(rc) == EXIT_REFUSED;
+}
+
+/* What a lookup decided, for people: verdict, key changes, relay table. */
+static void print_decision(FILE *out, const char *user,
+                           const synod_lookup_result_t *lr,
+                           const synod_client_pin_t *old, int had_pin,
+                           unsigned k) {
+  const synod_quorum_result_t *d = &lr->decision;
+  if (d->error != 0) {
+    fprintf(out, "%s: REFUSED. %s\n", user, d->reason);
+  } else {
+    char fp[80];
+    fingerprint(fp, d->pin.identity_key);
+    fprintf(out,
+            "%s: ACCEPTED, version %llu, vouched for by %zu operator%s "
+            "(quorum %u)\n"
+            "  key fingerprint: %s%s\n",
+            user, (unsigned long long)d->version, d->operators,
+            d->operators == 1 ? "" : "s", k, fp,
+            d->pin.verified ? "  (verified)" : "");
+    bool changed = had_pin && memcmp(old->pin.identity_key,
+                                     d->pin.identity_key, 32) != 0;
+    if (d->flags & SYNOD_QUORUM_FIRST_CONTACT)
+      fprintf(out, "  first contact: this key is pinned now; compare the "
+                   "fingerprint with %s in person to trust it fully\n",
+              user);
+    if (d->flags & SYNOD_QUORUM_RESET)
+      fprintf(out,
+              "  WARNING: %s's key was RESET (a new key without a signature "
+              "from the old one). It may be a new device, or someone else.\n",
+              user);
+    else if (changed)
+      fprintf(out, "  note: %s's key changed, with continuity (the old key "
+                   "signed the new one)\n",
+              user);
+    if (d->flags & SYNOD_QUORUM_VERIFIED_CLEARED)
+      fprintf(out, "  the key is no longer marked verified\n");
+    if (d->flags & SYNOD_QUORUM_USER_EQUIVOCATED)
+      fprintf(out, "  WARNING: %s's key signed two different announcements "
+                   "for one version: it may be stolen\n",
+              user);
+    if (d->flags & SYNOD_QUORUM_HOME_EQUIVOCATED)
+      fprintf(out, "  WARNING: %s's home relay is proven to have lied\n", user);
+    if (changed || (d->flags & SYNOD_QUORUM_RESET)) {
+      fprintf(out, "  vouched for by:");
+      for (size_t i = 0; i < d->nrelays; i++)
+        if (d->relays[i].status == SYNOD_RELAY_AGREED)
+          fprintf(out, " %s (%s)", d->relays[i].relay_name,
+                  d->relays[i].operator_name);
+      fprintf(out, "\n");
+    }
+  }
+  fprintf(out, "  %-16s %-20s %-22s %s\n", "RELAY", "OPERATOR", "SAID",
+          "STATUS");
+  for (size_t i = 0; i < d->nrelays; i++) {
+    const synod_relay_report_t *r = &d->relays[i];
+    char said[40] = "-", hh[17];
+    if (r->said) {
+      hex(hh, r->head_hash, 8);
+      if (r->version)
+        snprintf(said, sizeof said, "v%llu %s", (unsigned long long)r->version,
+                 hh);
+      else
+        snprintf(said, sizeof said, "no such user");
+    }
+    const char *detail = "";
+    if (r->status == SYNOD_RELAY_UNREACHABLE && lr->net_reason)
+      detail = lr->net_reason[i];
+    fprintf(out, "  %-16s %-20s %-22s %s%s%s%s\n", r->relay_name,
+            r->operator_name, said, synod_relay_status_name(r->status),
+            *detail ? " (" : "", detail, *detail ? ")" : "");
+  }
+}
+
+static void json_decision(FILE *out, const char *user,
+                          const synod_lookup_result_t *lr, unsigned k) {
+  const synod_quorum_result_t *d = &lr->decision;
+  fprintf(out, "{\"user\":");
+  json_str(out, user);
+  fprintf(out, ",\"verdict\":\"%s\",\"error\":\"%s\",\"reason\":",
+          d->error ? "refused" : "accepted",
+          d->error ? synod_err_name(d->error) : "");
+  json_str(out, d->reason);
+  fprintf(out, ",\"quorum\":%u", k);
+  if (d->error == 0) {
+    char key[65];
+    hex(key, d->pin.identity_key, 32);
+    fprintf(out,
+            ",\"version\":%llu,\"identity_key\":\"%s\",\"verified\":%s,"
+            "\"operators\":%zu,\"reset\":%s,\"first_contact\":%s",
+            (unsigned long long)d->version, key,
+            d->pin.verified ? "true" : "false", d->operators,
+            d->flags & SYNOD_QUORUM_RESET ? "true" : "false",
+            d->flags & SYNOD_QUORUM_FIRST_CONTACT ? "true" : "false");
+  }
+  fprintf(out, ",\"relays\":[");
+  for (size_t i = 0; i < d->nrelays; i++) {
+    const synod_relay_report_t *r = &d->relays[i];
+    fprintf(out, "%s{\"relay\":", i ? "," : "");
+    json_str(out, r->relay_name);
+    fprintf(out, ",\"operator\":");
+    json_str(out, r->operator_name);
+    fprintf(out, ",\"status\":");
+    json_str(out, synod_relay_status_name(r->status));
+    if (r->said) {
+      char hh[65];
+      hex(hh, r->head_hash, 32);
+      fprintf(out, ",\"version\":%llu,\"head_hash\":\"%s\"",
+              (unsigned long long)r->version, hh);
+    }
+    if (r->status == SYNOD_RELAY_UNREACHABLE && lr->net_reason) {
+      fprintf(out, ",\"detail\":");
+      json_str(out, lr->net_reason[i]);
+    }
+    fprintf(out, "}");
+  }
+  fprintf(out, "]}\n");
+}
+
+/* --- init, enroll ---------------------------------------------------------- */
+
+/* NAME=HOST:PORT,KEYLINE,OPERATOR */
+static int add_relay_spec(synod_client_t *c, const char *spec) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", spec);
+  char *eq = strchr(buf, '=');
+  char *c1 = eq ? strchr(eq + 1, ',') : NULL;
+  char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+  if (!eq || !c1 || !c2) {
+    fprintf(stderr, "synod: --relay wants NAME=HOST:PORT,KEYLINE,OPERATOR, "
+                    "not '%s'\n",
+            spec);
+    return EXIT_USAGE;
+  }
+  *eq = *c1 = *c2 = '\0';
+  int rc = synod_client_trust_add(c, buf, eq + 1, c1 + 1, c2 + 1);
+  if (rc != 0) {
+    fprintf(stderr, "synod: cannot trust relay %s: %s\n", buf,
+            rc == SYNOD_EEXIST ? "a relay of that name or key is already "
+                                 "trusted"
+                               : synod_strerror(rc));
+    return rc == SYNOD_EEXIST ? EXIT_FAIL : EXIT_USAGE;
+  }
+  return EXIT_OK;
+}
+
+static int do_enroll(synod_client_t *c, const char *code,
+                     const synod_client_net_opts_t *net) {
+  int rc = synod_client_enroll(c, code, net);
+  if (rc == 0) {
+    printf("enrolled %s at its home relay\n", synod_client_user_id(c));
+    return EXIT_OK;
+  }
+  fprintf(stderr, "synod: enrolment of %s failed: %s\n",
+          synod_client_user_id(c),
+          rc == SYNOD_EAUTH        ? "the code is wrong or already used"
+          : rc == SYNOD_EUNKNOWNUSER ? "the relay has no such account"
+          : rc == SYNOD_EUNKNOWNPEER ? "the home relay is not in the trust "
+                                       "set (add it with 'synod trust add')"
+                                     : synod_strerror(rc));
+  return EXIT_FAIL;
+}
+
+static int cmd_init(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o,
+                        A_USER A_CODE A_DEVICE A_RELAY A_QUORUM, &first);
+  if (rc >= 0)
+    goto out;
+  rc = EXIT_USAGE;
+  if (first != argc || !o.user) {
+    fprintf(stderr, "synod init: --user is required and there are no "
+                    "operands (try --help)\n");
+    goto out;
+  }
+  char pass[PASS_MAX];
+  size_t plen = 0;
+  if (get_pass(pass, &plen, true) != 0) {
+    rc = EXIT_FAIL;
+    goto out;
+  }
+  synod_profile_params_t pp = {.user_id = o.user,
+                               .device_name = o.device,
+                               .pass = pass,
+                               .passlen = plen};
+  synod_client_t *c = NULL;
+  int lrc = synod_client_create(&c, o.home, &pp);
+  synod_wipe(pass, sizeof pass);
+  if (lrc != 0) {
+    fprintf(stderr, "synod init: cannot create the profile: %s\n",
+            lrc == SYNOD_EEXIST  ? "a profile already exists there"
+            : lrc == SYNOD_EPERM ? "the directory is accessible to other "
+                                   "users"
+            : lrc == SYNOD_EINVAL ? "invalid user id (local@relay) or device "
+                                    "name"
+                                  : synod_strerror(lrc));
+    rc = lrc == SYNOD_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+    goto out;
+  }
+  printf("created the profile of %s in %s\n", synod_client_user_id(c),
+         synod_client_dir(c));
+  rc = EXIT_OK;
+  for (size_t i = 0; i < o.nrelays && rc == EXIT_OK; i++)
+    rc = add_relay_spec(c, o.relays[i]);
+  if (rc == EXIT_OK && o.quorum &&
+      (lrc = synod_client_set_quorum(c, o.quorum)) != 0) {
+    fprintf(stderr, "synod init: cannot set the quorum: %s\n",
+            synod_strerror(lrc));
+    rc = EXIT_FAIL;
+  }
+  if (rc == EXIT_OK && o.code)
+    rc = do_enroll(c, o.code, &o.net);
+  else if (rc == EXIT_OK)
+    printf("not enrolled yet: add the home relay with 'synod trust add', then "
+           "run 'synod enroll --code CODE'\n");
+  synod_client_close(c);
+out:
+  free(o.relays);
+  return rc;
+}
+
+static int cmd_enroll(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, A_CODE, &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc || !o.code) {
+    fprintf(stderr, "synod enroll: --code is required (try --help)\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  rc = do_enroll(c, o.code, &o.net);
+  synod_client_close(c);
+  return rc;
+}
+
+/* --- trust ----------------------------------------------------------------- */
+
+static int cmd_trust_add(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "", &first);
+  if (rc >= 0)
+    return rc;
+  if (argc - first != 4) {
+    fprintf(stderr, "synod trust add: wants NAME HOST:PORT KEYLINE OPERATOR "
+                    "(try --help)\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  int lrc = synod_client_trust_add(c, argv[first], argv[first + 1],
+                                   argv[first + 2], argv[first + 3]);
+  if (lrc == 0) {
+    printf("trusting relay %s at %s, run by %s\n", argv[first], argv[first + 1],
+           argv[first + 3]);
+    rc = EXIT_OK;
+  } else {
+    fprintf(stderr, "synod trust add: %s\n",
+            lrc == SYNOD_EEXIST ? "a relay of that name or key is already "
+                                  "trusted"
+                                : "invalid name, address (HOST:PORT) or key "
+                                  "line (synod-ed25519 BASE64)");
+    rc = lrc == SYNOD_EEXIST ? EXIT_FAIL : EXIT_USAGE;
+  }
+  synod_client_close(c);
+  return rc;
+}
+
+static int cmd_trust_remove(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "", &first);
+  if (rc >= 0)
+    return rc;
+  if (argc - first != 1) {
+    fprintf(stderr, "synod trust remove: wants NAME (try --help)\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  int lrc = synod_client_trust_remove(c, argv[first]);
+  if (lrc == 0)
+    printf("no longer trusting relay %s\n", argv[first]);
+  else
+    fprintf(stderr, "synod trust remove: %s\n",
+            lrc == SYNOD_ENOENT ? "no such relay in the trust set"
+                                : synod_strerror(lrc));
+  synod_client_close(c);
+  return lrc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+static int cmd_trust_list(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "j", &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc) {
+    fprintf(stderr, "synod trust list: takes no operands\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  size_t n = 0;
+  unsigned k = 0;
+  const synod_client_relay_t *r = synod_client_trust(c, &n, &k);
+  if (o.json) {
+    printf("{\"quorum\":%u,\"relays\":[", k);
+    for (size_t i = 0; i < n; i++) {
+      char key[65];
+      hex(key, r[i].key, 32);
+      printf("%s{\"name\":", i ? "," : "");
+      json_str(stdout, r[i].name);
+      printf(",\"host\":");
+      json_str(stdout, r[i].host);
+      printf(",\"port\":%u,\"key\":\"%s\",\"operator\":", r[i].port, key);
+      json_str(stdout, r[i].operator_name);
+      printf("}");
+    }
+    printf("]}\n");
+  } else {
+    printf("quorum: %u of %zu relays' operators must agree\n", k, n);
+    printf("%-16s %-28s %-20s %s\n", "NAME", "ADDRESS", "OPERATOR",
+           "KEY (first bytes)");
+    for (size_t i = 0; i < n; i++) {
+      char addr[300], key[17];
+      snprintf(addr, sizeof addr, strchr(r[i].host, ':') ? "[%s]:%u" : "%s:%u",
+               r[i].host, r[i].port);
+      hex(key, r[i].key, 8);
+      printf("%-16s %-28s %-20s %s\n", r[i].name, addr, r[i].operator_name,
+             key);
+    }
+  }
+  synod_client_close(c);
+  return EXIT_OK;
+}
+
+/* --- register, lookup ------------------------------------------------------ */
+
+static int cmd_register(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "", &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc) {
+    fprintf(stderr, "synod register: takes no operands\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  synod_register_result_t res;
+  int lrc = synod_client_register(c, 0, &o.net, &res);
+  printf("%s: announcement version %llu %s\n", synod_client_user_id(c),
+         (unsigned long long)res.version,
+         lrc == 0 ? "countersigned by the home relay" : "NOT published");
+  printf("  %-16s %-20s %s\n", "RELAY", "OPERATOR", "RESULT");
+  for (size_t i = 0; i < res.nrelays; i++) {
+    const synod_publish_report_t *p = &res.relays[i];
+    printf("  %-16s %-20s %s%s%s%s\n", p->relay_name, p->operator_name,
+           synod_publish_status_name(p->status), p->reason[0] ? " (" : "",
+           p->reason, p->reason[0] ? ")" : "");
+  }
+  printf("  held by %zu of %zu relays\n", res.accepted, res.nrelays);
+  if (lrc != 0)
+    fprintf(stderr, "synod register: the home relay did not take the "
+                    "announcement: %s\n",
+            synod_strerror(lrc));
+  synod_register_result_free(&res);
+  synod_client_close(c);
+  return lrc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+static int cmd_lookup(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "j", &first);
+  if (rc >= 0)
+    return rc;
+  if (argc - first != 1) {
+    fprintf(stderr, "synod lookup: wants one USER (local@relay)\n");
+    return EXIT_USAGE;
+  }
+  const char *user = argv[first];
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  unsigned k = 0;
+  (void)synod_client_trust(c, NULL, &k);
+  synod_client_pin_t old;
+  int had_pin = synod_client_pin_get(c, user, &old) == 0;
+  synod_lookup_result_t lr;
+  int lrc = synod_client_lookup(c, user, &o.net, &lr);
+  if (lr.decision.relays == NULL) {
+    fprintf(stderr, "synod lookup: %s\n",
+            lrc == SYNOD_EINVAL ? "not a user id (local@relay), or the trust "
+                                  "set is empty"
+                                : synod_strerror(lrc));
+    rc = lrc == SYNOD_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+  } else {
+    if (o.json)
+      json_decision(stdout, user, &lr, k);
+    else
+      print_decision(stdout, user, &lr, &old, had_pin, k);
+    rc = exit_of(lrc);
+    if (lrc != 0 && !is_policy(lrc))
+      fprintf(stderr, "synod lookup: %s\n", synod_strerror(lrc));
+  }
+  synod_lookup_result_free(&lr);
+  synod_client_close(c);
+  return rc;
+}
+
+/* --- send, recv ------------------------------------------------------------ */
+
+static int cmd_send(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "", &first);
+  if (rc >= 0)
+    return rc;
+  if (argc - first < 1) {
+    fprintf(stderr, "synod send: wants USER and the text, or USER and the "
+                    "text on standard input\n");
+    return EXIT_USAGE;
+  }
+  const char *user = argv[first];
+  char *body = malloc(BODY_MAX + 1);
+  size_t len = 0;
+  if (!body)
+    return EXIT_FAIL;
+  if (argc - first > 1) {
+    for (int i = first + 1; i < argc; i++) {
+      size_t l = strlen(argv[i]);
+      if (len + l + 1 > BODY_MAX) {
+        fprintf(stderr, "synod send: the message is too long\n");
+        free(body);
+        return EXIT_USAGE;
+      }
+      if (i > first + 1)
+        body[len++] = ' ';
+      memcpy(body + len, argv[i], l);
+      len += l;
+    }
+  } else {
+    size_t n;
+    while ((n = fread(body + len, 1, BODY_MAX + 1 - len, stdin)) > 0)
+      len += n;
+    if (len > BODY_MAX) {
+      fprintf(stderr, "synod send: the message is too long (at most %u "
+                      "bytes)\n",
+              BODY_MAX);
+      free(body);
+      return EXIT_USAGE;
+    }
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c) {
+    free(body);
+    return EXIT_FAIL;
+  }
+  unsigned k = 0;
+  (void)synod_client_trust(c, NULL, &k);
+  synod_client_pin_t old;
+  int had_pin = synod_client_pin_get(c, user, &old) == 0;
+  synod_send_result_t res;
+  int lrc = synod_client_send(c, user, SYNOD_CLIENT_TEXT, (uint8_t *)body, len,
+                              &o.net, &res);
+  free(body);
+  const synod_quorum_result_t *d = &res.lookup.decision;
+  if (d->relays && (d->error != 0 || d->flags != SYNOD_QUORUM_UNCHANGED ||
+                    (had_pin && memcmp(old.pin.identity_key,
+                                       d->pin.identity_key, 32) != 0)))
+    print_decision(d->error ? stderr : stdout, user, &res.lookup, &old,
+                   had_pin, k); /* say what changed: never silently */
+  if (lrc == 0) {
+    char id[33];
+    hex(id, res.message_id, 16);
+    printf("sent to %s (%zu device%s): message %s%s\n", user, res.ndevices,
+           res.ndevices == 1 ? "" : "s", id,
+           res.duplicate ? " (the relay already had it)" : "");
+    rc = EXIT_OK;
+  } else if (d->error != 0) {
+    fprintf(stderr, "synod send: not sent: %s\n",
+            d->relays ? d->reason : synod_strerror(lrc));
+    rc = d->relays ? exit_of(lrc) : EXIT_FAIL;
+  } else {
+    fprintf(stderr, "synod send: not sent: %s%s%s\n", synod_strerror(lrc),
+            res.reason[0] ? ": " : "", res.reason);
+    rc = EXIT_FAIL;
+  }
+  synod_send_result_free(&res);
+  synod_client_close(c);
+  return rc;
+}
+
+typedef struct recv_state {
+  bool json;
+  size_t rejected, held;
+} recv_state_t;
+
+/* Text as the terminal should see it: control characters but newline and
+ * tab made visible. */
+static void print_text(const uint8_t *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char ch = b[i];
+    if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+      putchar('?');
+    else
+      putchar(ch);
+  }
+  if (n == 0 || b[n - 1] != '\n')
+    putchar('\n');
+}
+
+static int on_message(void *arg, const synod_received_t *m) {
+  recv_state_t *st = arg;
+  char id[33], when[32];
+  hex(id, m->message_id, 16);
+  utc(when, m->time);
+  bool text = m->content_type && strncmp(m->content_type, "text/plain", 10) == 0;
+  if (m->status == SYNOD_RECV_REJECTED)
+    st->rejected++;
+  if (m->status == SYNOD_RECV_HELD)
+    st->held++;
+  if (st->json) {
+    printf("{\"status\":\"%s\",\"sender\":",
+           m->status == SYNOD_RECV_OK         ? "ok"
+           : m->status == SYNOD_RECV_REJECTED ? "rejected"
+                                              : "held");
+    json_str(stdout, m->sender);
+    printf(",\"message_id\":\"%s\",\"time\":%llu", id,
+           (unsigned long long)m->time);
+    if (m->status == SYNOD_RECV_OK) {
+      printf(",\"content_type\":");
+      json_str(stdout, m->content_type);
+      if (text) {
+        char *s = strndup((const char *)m->body, m->body_len);
+        if (!s)
+          return SYNOD_ENOMEM;
+        printf(",\"body\":");
+        json_str(stdout, s);
+        free(s);
+      }
+    } else {
+      printf(",\"error\":\"%s\",\"reason\":", synod_err_name(m->error));
+      json_str(stdout, m->reason);
+    }
+    printf("}\n");
+  } else if (m->status == SYNOD_RECV_OK) {
+    printf("From %s, %s (verified):\n", m->sender, when);
+    if (m->sender_flags & SYNOD_QUORUM_RESET)
+      printf("  WARNING: %s's key was reset since you last saw it\n",
+             m->sender);
+    if (text)
+      print_text(m->body, m->body_len);
+    else
+      printf("[%zu bytes of %s]\n", m->body_len, m->content_type);
+  } else if (m->status == SYNOD_RECV_REJECTED) {
+    printf("REJECTED a message claiming to come from %s (id %s): %s. It "
+           "was not shown and is deleted from the relay.\n",
+           m->sender, id, m->reason);
+  } else {
+    printf("HELD a message from %s (id %s): %s. It stays at the relay "
+           "until the sender's key can be checked.\n",
+           m->sender, id, m->reason);
+  }
+  /* What is printed is taken only once it left this process. */
+  return fflush(stdout) == 0 ? 0 : SYNOD_EIO;
+}
+
+static int cmd_recv(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "jf", &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc) {
+    fprintf(stderr, "synod recv: takes no operands\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  recv_state_t st = {.json = o.json};
+  size_t taken = 0;
+  int lrc = synod_client_recv(c, o.follow ? SYNOD_RECV_FOLLOW : 0, on_message,
+                              &st, &o.net, &taken);
+  if (lrc != 0)
+    fprintf(stderr, "synod recv: %s\n",
+            lrc == SYNOD_EUNKNOWNPEER ? "the home relay is not in the trust "
+                                        "set"
+                                      : synod_strerror(lrc));
+  else if (!o.json)
+    fprintf(stderr, "%zu message%s received%s\n", taken, taken == 1 ? "" : "s",
+            st.rejected || st.held ? ", some rejected or held (see above)"
+                                   : "");
+  synod_client_close(c);
+  if (lrc != 0)
+    return EXIT_FAIL;
+  return st.rejected || st.held ? EXIT_REFUSED : EXIT_OK;
+}
+
+/* --- the table ------------------------------------------------------------- */
+
+static const cmd_t commands[] = {
+    {"init", cmd_init, "create a profile: keys, trust set, enrolment",
+     "usage: synod init --user LOCAL@RELAY [--code CODE]\n"
+     "                  [--relay NAME=HOST:PORT,KEYLINE,OPERATOR]...\n"
+     "                  [--quorum K] [--device NAME] [-H DIR]\n"
+     "\n"
+     "Creates a new profile (mode 0700) with a new identity key and device\n"
+     "key, sealed with a passphrase; adds each --relay to the trust set;\n"
+     "sets the quorum K (default 2: two operators must agree on a key);\n"
+     "then, with --code, enrols: binds the new identity key to the account\n"
+     "LOCAL at the home relay RELAY with the one-time code its operator\n"
+     "gave (`synod-relay user add`). The home relay must be in the trust\n"
+     "set for that. KEYLINE is the relay's \"synod-ed25519 BASE64\" line\n"
+     "(`synod-relay pubkey`). Next: 'synod register'.\n"
+     "\n" PASS_NOTE "At init it is asked twice.\n"
+     "\n"
+     "options:\n"
+     "      --user ID        the user id, local@home-relay (required)\n"
+     "      --code CODE      the one-time enrolment code\n"
+     "      --relay SPEC     a relay to trust (repeatable)\n"
+     "      --quorum K       operators that must agree (>= 2)\n"
+     "      --device NAME    this device's name (default \"device\")\n"
+     COMMON_OPTIONS EXIT_NOTE("")},
+    {"enroll", cmd_enroll, "bind the profile's key to its account",
+     "usage: synod enroll --code CODE [-H DIR]\n"
+     "\n"
+     "Binds the profile's identity key to its account at the home relay\n"
+     "with the one-time code its operator gave, when 'synod init' was run\n"
+     "without --code. Repeating it with a used code is harmless once bound.\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "      --code CODE      the one-time enrolment code\n" COMMON_OPTIONS
+         EXIT_NOTE("")},
+    {"trust add", cmd_trust_add, "trust a relay",
+     "usage: synod trust add NAME HOST:PORT KEYLINE OPERATOR [-H DIR]\n"
+     "\n"
+     "Adds relay NAME at HOST:PORT ([v6]:PORT for IPv6) with its key line\n"
+     "(\"synod-ed25519 BASE64\", as `synod-relay pubkey` prints it; quote\n"
+     "it) and its operator. Relays of one operator count once in a quorum.\n"
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS EXIT_NOTE("")},
+    {"trust list", cmd_trust_list, "show the trust set and the quorum",
+     "usage: synod trust list [--json] [-H DIR]\n"
+     "\n"
+     "Shows the quorum and every trusted relay: name, address, operator and\n"
+     "the first bytes of its key (--json: the whole key, hex).\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "  -j, --json           print JSON instead\n" COMMON_OPTIONS
+         EXIT_NOTE("")},
+    {"trust remove", cmd_trust_remove, "stop trusting a relay",
+     "usage: synod trust remove NAME [-H DIR]\n"
+     "\n"
+     "Removes relay NAME from the trust set.\n"
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS EXIT_NOTE("")},
+    {"register", cmd_register, "publish this device's key to the relays",
+     "usage: synod register [-H DIR]\n"
+     "\n"
+     "Publishes the profile's signed announcement (identity and device key)\n"
+     "to the home relay, which countersigns it, then to every other trusted\n"
+     "relay, and shows which relays took it. Running it again republishes\n"
+     "the same announcement (harmless).\n"
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS
+         EXIT_NOTE(" (1 also when the home relay did not take it)")},
+    {"lookup", cmd_lookup, "find a user's key by quorum of the trust set",
+     "usage: synod lookup USER [--json] [-H DIR]\n"
+     "\n"
+     "Asks every trusted relay for USER's key at once and accepts a key\n"
+     "only when relays of at least K different operators agree on it and it\n"
+     "extends the key pinned earlier. Shows the verdict, the key fingerprint\n"
+     "(compare it with USER in person), what changed since the last lookup\n"
+     "(a reset is a warning), and every relay: what it said, its operator,\n"
+     "and agreed / disagreed / stale / unreachable / ... . An accepted key\n"
+     "is pinned in the profile. On refusal, one sentence says why.\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "  -j, --json           print JSON instead\n" COMMON_OPTIONS
+         EXIT_NOTE(", 3 refused by policy (no quorum, rollback,\n"
+                   "stale answers, equivocation, unknown user or home "
+                   "relay)")},
+    {"send", cmd_send, "send an end-to-end encrypted message",
+     "usage: synod send USER [TEXT...] [-H DIR]\n"
+     "\n"
+     "Looks USER's key up (as 'synod lookup'; a key change is shown, never\n"
+     "silent), encrypts TEXT (the words joined by spaces, else standard\n"
+     "input, at most 61440 bytes) to every device key of USER's accepted\n"
+     "announcement, signed by this profile's identity key, and hands it to\n"
+     "the home relay, which forwards it. Done when the home relay stored it.\n"
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS
+         EXIT_NOTE(", 3 refused by policy (USER's key has no\n"
+                   "quorum: the sentence says why; nothing was sent)")},
+    {"recv", cmd_recv, "receive and verify waiting messages",
+     "usage: synod recv [--follow] [--json] [-H DIR]\n"
+     "\n"
+     "Fetches the messages waiting at the home relay, looks each sender's\n"
+     "key up by quorum, decrypts and verifies every message (sender,\n"
+     "recipient, device key, id and time, signed by the sender's accepted\n"
+     "key) before showing it, and then tells the relay to delete it. A\n"
+     "message that does not verify is never shown: it is reported as\n"
+     "REJECTED with the reason and deleted. A message whose sender's key\n"
+     "has no quorum now is HELD at the relay for a later try. Messages seen\n"
+     "before (the profile remembers the newest 4096 ids) are not shown\n"
+     "twice. Without --follow, stops when nothing more waits.\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "  -f, --follow         keep waiting for new messages (Ctrl-C stops)\n"
+     "  -j, --json           one JSON object per message\n" COMMON_OPTIONS
+         EXIT_NOTE(", 3 some message was rejected or held")},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
 static void usage(FILE *out) {
+  fprintf(out, "usage: synod COMMAND [options]\n"
+               "       synod [--help | --version]\n"
+               "\n"
+               "The synod client: end-to-end encrypted messaging over synod "
+               "relays.\n"
+               "\n"
+               "commands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
   fprintf(out,
-          "usage: synod [--help | --version]\n"
           "\n"
-          "The synod client: end-to-end encrypted messaging over synod relays.\n"
+          "'synod COMMAND --help' describes a command.\n"
+          "\n"
+          "environment:\n"
+          "  SYNOD_HOME             the profile directory (default "
+          "~/.config/synod)\n"
+          "  SYNOD_PASSPHRASE_FILE  read the passphrase from this file "
+          "instead of\n"
+          "                         asking on the terminal\n"
           "\n"
           "options:\n"
           "  -h, --help     show this help and exit\n"
           "  -V, --version  show the version and exit\n"
           "\n"
-          "exit status: 0 success, 1 runtime failure, 2 usage error\n");
+          "exit status: 0 success, 1 failure, 2 usage error, 3 refused by "
+          "policy\n"
+          "(a key without quorum, a message that failed verification)\n");
+}
+
+/* Number of words of name matched by argv[0..argc), or 0. */
+static int match(const char *name, int argc, char **argv) {
+  int words = 0;
+  const char *p = name;
+  while (*p != '\0') {
+    size_t len = strcspn(p, " ");
+    if (words >= argc || strlen(argv[words]) != len ||
+        strncmp(argv[words], p, len) != 0)
+      return 0;
+    words++;
+    p += len;
+    if (*p == ' ')
+      p++;
+  }
+  return words;
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
-    return 2;
+    return EXIT_USAGE;
   }
-  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+  if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+      strcmp(argv[1], "help") == 0) {
     usage(stdout);
-    return 0;
+    return EXIT_OK;
   }
   if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
     printf("synod %s (protocol v1)\n", SYNOD_VERSION);
-    return 0;
+    return EXIT_OK;
   }
-  fprintf(stderr, "synod: unknown command '%s' (try --help)\n", argv[1]);
-  return 2;
+  const cmd_t *best = NULL;
+  int best_words = 0;
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    int w = match(commands[i].name, argc - 1, argv + 1);
+    if (w > best_words) {
+      best = &commands[i];
+      best_words = w;
+    }
+  }
+  if (best)
+    return best->fn(best, argc - best_words, argv + best_words);
+  size_t glen = strlen(argv[1]);
+  bool group = false;
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strncmp(commands[i].name, argv[1], glen) == 0 &&
+        commands[i].name[glen] == ' ') {
+      if (!group)
+        fprintf(stderr, "usage: synod %s SUBCOMMAND; subcommands:\n", argv[1]);
+      group = true;
+      fprintf(stderr, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    }
+  if (!group)
+    fprintf(stderr, "synod: unknown command '%s' (try --help)\n", argv[1]);
+  return EXIT_USAGE;
 }
