@@ -107,39 +107,77 @@ out:
   return rc == 0 ? 0 : fail(rc);
 }
 
-int synod_ed25519_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
-                       const uint8_t *m, size_t mlen,
-                       const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]) {
+struct synod_ed25519_signer {
+  EVP_PKEY *key;
+};
+
+int synod_ed25519_signer_new(synod_ed25519_signer_t **out,
+                             const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]) {
+  *out = NULL;
+  synod_ed25519_signer_t *s = calloc(1, sizeof *s);
+  if (!s)
+    return SYNOD_ENOMEM;
+  s->key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sk,
+                                        SYNOD_ED25519_SECRET_BYTES);
+  if (!s->key) {
+    free(s);
+    return fail(SYNOD_ECRYPTO);
+  }
+  *out = s;
+  return 0;
+}
+
+void synod_ed25519_signer_free(synod_ed25519_signer_t *s) {
+  if (!s)
+    return;
+  EVP_PKEY_free(s->key);
+  free(s);
+}
+
+int synod_ed25519_signer_sign(const synod_ed25519_signer_t *s,
+                              uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+                              const uint8_t *m, size_t mlen) {
   int rc = SYNOD_ECRYPTO;
   EVP_MD_CTX *md = NULL;
   size_t siglen = SYNOD_ED25519_SIG_BYTES;
-  EVP_PKEY *key = NULL;
-  if (mlen && !m) {
+  if (!s || (mlen && !m)) {
     rc = SYNOD_EINVAL;
     goto out;
   }
-  key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, sk,
-                                     SYNOD_ED25519_SECRET_BYTES);
-  if (!key)
-    goto out;
   if (!(md = EVP_MD_CTX_new())) {
     rc = SYNOD_ENOMEM;
     goto out;
   }
   /* Pure Ed25519 is one-shot: the digest must be NULL (EVP_SIGNATURE-ED25519). */
-  if (EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, key, NULL) != 1 ||
+  if (EVP_DigestSignInit_ex(md, NULL, NULL, NULL, NULL, s->key, NULL) != 1 ||
       EVP_DigestSign(md, sig, &siglen, nonnull(m), mlen) != 1 ||
       siglen != SYNOD_ED25519_SIG_BYTES)
     goto out;
   rc = 0;
 out:
   EVP_MD_CTX_free(md);
-  EVP_PKEY_free(key);
   if (rc != 0) {
     synod_wipe(sig, SYNOD_ED25519_SIG_BYTES);
     return fail(rc);
   }
   return 0;
+}
+
+int synod_ed25519_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+                       const uint8_t *m, size_t mlen,
+                       const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]) {
+  synod_ed25519_signer_t *s;
+  if (mlen && !m) {
+    synod_wipe(sig, SYNOD_ED25519_SIG_BYTES);
+    return SYNOD_EINVAL;
+  }
+  int rc = synod_ed25519_signer_new(&s, sk);
+  if (rc == 0)
+    rc = synod_ed25519_signer_sign(s, sig, m, mlen);
+  else
+    synod_wipe(sig, SYNOD_ED25519_SIG_BYTES);
+  synod_ed25519_signer_free(s);
+  return rc;
 }
 
 int synod_ed25519_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],

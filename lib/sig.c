@@ -69,6 +69,20 @@ int synod_sig_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
   return rc;
 }
 
+int synod_sig_sign_by(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+                      synod_sig_kind_t kind, const uint8_t *bytes, size_t len,
+                      const synod_ed25519_signer_t *signer) {
+  uint8_t *m;
+  size_t mlen;
+  int rc = labeled(&m, &mlen, kind, bytes, len);
+  if (rc == 0)
+    rc = synod_ed25519_signer_sign(signer, sig, m, mlen);
+  free(m);
+  if (rc != 0)
+    memset(sig, 0, SYNOD_ED25519_SIG_BYTES);
+  return rc;
+}
+
 int synod_sig_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
                      synod_sig_kind_t kind, const uint8_t *bytes, size_t len,
                      const uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]) {

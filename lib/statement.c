@@ -29,8 +29,8 @@ void synod_signed_lend(ProtobufCBinaryData *body, ProtobufCBinaryData *sig,
 
 /* Packs m once and signs the bytes: what is signed is what travels. */
 static int pack_sign(synod_signed_t *out, const ProtobufCMessage *m,
-                     synod_sig_kind_t kind,
-                     const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]) {
+                     synod_sig_kind_t kind, const uint8_t *sk,
+                     const synod_ed25519_signer_t *signer) {
   size_t len = protobuf_c_message_get_packed_size(m);
   uint8_t *body = malloc(len ? len : 1);
   if (body == NULL)
@@ -41,7 +41,8 @@ static int pack_sign(synod_signed_t *out, const ProtobufCMessage *m,
   }
   out->body = body;
   out->body_len = len;
-  int rc = synod_sig_sign(out->signature, kind, body, len, sk);
+  int rc = signer ? synod_sig_sign_by(out->signature, kind, body, len, signer)
+                  : synod_sig_sign(out->signature, kind, body, len, sk);
   if (rc != 0)
     synod_signed_free(out);
   return rc;
@@ -112,9 +113,10 @@ out:
   return rc;
 }
 
-int synod_countersig_sign(
-    synod_signed_t *out, const synod_countersig_info_t *in,
-    const uint8_t relay_sk[static SYNOD_ED25519_SECRET_BYTES]) {
+static int countersig_sign(synod_signed_t *out,
+                           const synod_countersig_info_t *in,
+                           const uint8_t *relay_sk,
+                           const synod_ed25519_signer_t *signer) {
   Synod__V1__CountersignatureBody b = SYNOD__V1__COUNTERSIGNATURE_BODY__INIT;
   memset(out, 0, sizeof *out);
   if (in == NULL || synod_userid_parse(in->user_id, NULL, NULL) != 0 ||
@@ -128,7 +130,19 @@ int synod_countersig_sign(
   b.announcement_hash.len = SYNOD_SHA256_BYTES;
   b.relay_name = synod_wire_lend(in->relay_name);
   b.time = in->time;
-  return pack_sign(out, &b.base, SYNOD_SIG_COUNTERSIGNATURE, relay_sk);
+  return pack_sign(out, &b.base, SYNOD_SIG_COUNTERSIGNATURE, relay_sk, signer);
+}
+
+int synod_countersig_sign(
+    synod_signed_t *out, const synod_countersig_info_t *in,
+    const uint8_t relay_sk[static SYNOD_ED25519_SECRET_BYTES]) {
+  return countersig_sign(out, in, relay_sk, NULL);
+}
+
+int synod_countersig_sign_by(synod_signed_t *out,
+                             const synod_countersig_info_t *in,
+                             const synod_ed25519_signer_t *signer) {
+  return signer ? countersig_sign(out, in, NULL, signer) : SYNOD_EINVAL;
 }
 
 int synod_countersig_verify(
@@ -180,9 +194,9 @@ out:
   return rc;
 }
 
-int synod_lookup_sign(
-    synod_signed_t *out, const synod_lookup_info_t *in,
-    const uint8_t relay_sk[static SYNOD_ED25519_SECRET_BYTES]) {
+static int lookup_sign(synod_signed_t *out, const synod_lookup_info_t *in,
+                       const uint8_t *relay_sk,
+                       const synod_ed25519_signer_t *signer) {
   Synod__V1__LookupAnswerBody b = SYNOD__V1__LOOKUP_ANSWER_BODY__INIT;
   memset(out, 0, sizeof *out);
   if (in == NULL || synod_userid_parse(in->user_id, NULL, NULL) != 0 ||
@@ -196,7 +210,17 @@ int synod_lookup_sign(
     b.head_hash.len = SYNOD_SHA256_BYTES;
   }
   b.relay_name = synod_wire_lend(in->relay_name);
-  return pack_sign(out, &b.base, SYNOD_SIG_LOOKUP_ANSWER, relay_sk);
+  return pack_sign(out, &b.base, SYNOD_SIG_LOOKUP_ANSWER, relay_sk, signer);
+}
+
+int synod_lookup_sign(synod_signed_t *out, const synod_lookup_info_t *in,
+                      const uint8_t relay_sk[static SYNOD_ED25519_SECRET_BYTES]) {
+  return lookup_sign(out, in, relay_sk, NULL);
+}
+
+int synod_lookup_sign_by(synod_signed_t *out, const synod_lookup_info_t *in,
+                         const synod_ed25519_signer_t *signer) {
+  return signer ? lookup_sign(out, in, NULL, signer) : SYNOD_EINVAL;
 }
 
 int synod_lookup_verify(

@@ -402,7 +402,7 @@ static void job_write(dir_job_t *j) {
     snprintf(ci.relay_name, sizeof ci.relay_name, "%s", srv->cfg->name);
     ci.time = server_now();
     synod_signed_t sg;
-    int rc = synod_countersig_sign(&sg, &ci, srv->sk);
+    int rc = synod_countersig_sign_by(&sg, &ci, srv->signer);
     if (rc != 0) {
       job_finish(j, rc, "cannot countersign");
       return;
@@ -834,7 +834,7 @@ static void chain_read(void *data, int status,
     }
     snprintf(li.relay_name, sizeof li.relay_name, "%s", srv->cfg->name);
     synod_signed_t sg;
-    int rc = synod_lookup_sign(&sg, &li, srv->sk);
+    int rc = synod_lookup_sign_by(&sg, &li, srv->signer);
     if (rc != 0) {
       s_error(s, r->rid, rc, "cannot sign the answer");
     } else {

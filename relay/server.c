@@ -68,7 +68,8 @@ int server_failure_notice(server_t *srv, const uint8_t id[16],
     return SYNOD_ENOMEM;
   synod__v1__delivery_failure_body__pack(&b, body);
   uint8_t sig[64];
-  int rc = synod_sig_sign(sig, SYNOD_SIG_DELIVERY_FAILURE, body, blen, srv->sk);
+  int rc = synod_sig_sign_by(sig, SYNOD_SIG_DELIVERY_FAILURE, body, blen,
+                             srv->signer);
   if (rc == 0) {
     Synod__V1__DeliveryFailure df = SYNOD__V1__DELIVERY_FAILURE__INIT;
     df.body.data = body;
@@ -276,7 +277,8 @@ int server_run(relay_config_t *cfg) {
     fprintf(stderr, "synod-relay: %s: %s\n", cfg->key_file, synod_strerror(rc));
     goto out;
   }
-  if (synod_ed25519_public(srv->pk, srv->sk) != 0)
+  if (synod_ed25519_public(srv->pk, srv->sk) != 0 ||
+      synod_ed25519_signer_new(&srv->signer, srv->sk) != 0)
     goto out;
   if (check_schema(cfg->conninfo) != 0)
     goto out;
@@ -341,6 +343,7 @@ out:
   }
   synod_tls_ctx_free(srv->tls_server);
   synod_tls_ctx_free(srv->tls_client);
+  synod_ed25519_signer_free(srv->signer);
   synod_wipe(srv->sk, sizeof srv->sk);
   free(srv);
   synod_log(SYNOD_LOG_INFO, "stopped", "status=%d", exit_code);

@@ -82,6 +82,7 @@ struct server {
   relay_config_t *cfg;
   uint8_t sk[32];
   uint8_t pk[32];
+  synod_ed25519_signer_t *signer; /* sk prepared: signs every answer */
   synod_tls_ctx_t *tls_server;
   synod_tls_ctx_t *tls_client;
   db_t *db;

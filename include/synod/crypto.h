@@ -51,6 +51,26 @@ int synod_ed25519_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
                        const uint8_t *m, size_t mlen,
                        const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
 
+/*
+ * A signing key prepared once for many signatures. synod_ed25519_sign()
+ * derives the key pair from the seed on every call, which costs a scalar
+ * multiplication as large as the signature itself; a relay that signs every
+ * lookup answer keeps a signer for its key instead. The signer holds the
+ * secret in OpenSSL's key object until synod_ed25519_signer_free(), which
+ * releases (and OpenSSL clears) it. sk is copied; the caller may wipe it.
+ */
+typedef struct synod_ed25519_signer synod_ed25519_signer_t;
+
+SYNOD_WUR int synod_ed25519_signer_new(synod_ed25519_signer_t **out,
+                                       const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
+
+void synod_ed25519_signer_free(synod_ed25519_signer_t *s);
+
+/* As synod_ed25519_sign(), with the prepared key. */
+SYNOD_WUR int synod_ed25519_signer_sign(const synod_ed25519_signer_t *s,
+                                        uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+                                        const uint8_t *m, size_t mlen);
+
 /* 0 if sig is a valid signature of m by pk, else SYNOD_EVERIFY. */
 SYNOD_WUR int synod_ed25519_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
                                    const uint8_t *m, size_t mlen,

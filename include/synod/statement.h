@@ -134,6 +134,15 @@ SYNOD_WUR int
 synod_lookup_sign(synod_signed_t *out, const synod_lookup_info_t *in,
                   const uint8_t relay_sk[static SYNOD_ED25519_SECRET_BYTES]);
 
+/* synod_countersig_sign() and synod_lookup_sign() with a prepared signer
+ * (crypto.h), for a relay that signs many statements with one key. */
+SYNOD_WUR int synod_countersig_sign_by(synod_signed_t *out,
+                                       const synod_countersig_info_t *in,
+                                       const synod_ed25519_signer_t *signer);
+SYNOD_WUR int synod_lookup_sign_by(synod_signed_t *out,
+                                   const synod_lookup_info_t *in,
+                                   const synod_ed25519_signer_t *signer);
+
 /*
  * Verifies the body and signature of la with relay_pk (the pinned key of
  * the relay that was asked), parses the body and checks freshness against

@@ -161,7 +161,33 @@ static void test_limits(void) {
   synod_wipe(sk, sizeof sk);
 }
 
+/* A prepared signer gives exactly the signatures of the seed (Ed25519 is
+ * deterministic), for every kind, and refuses what sign refuses. */
+static void test_signer(void) {
+  uint8_t pk[32], sk[32], a[64], b[64];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk, sk), 0);
+  synod_ed25519_signer_t *signer = NULL;
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_signer_new(&signer, sk), 0);
+  const uint8_t msg[] = "same bytes, same signature";
+  int same = 0;
+  for (int k = SYNOD_SIG_CHANNEL_BINDING; k <= SYNOD_SIG_DELIVERY_FAILURE; k++) {
+    CU_ASSERT_EQUAL(synod_sig_sign(a, (synod_sig_kind_t)k, msg, sizeof msg, sk), 0);
+    CU_ASSERT_EQUAL(synod_sig_sign_by(b, (synod_sig_kind_t)k, msg, sizeof msg, signer), 0);
+    same += memcmp(a, b, 64) == 0;
+    CU_ASSERT_EQUAL(synod_sig_verify(b, (synod_sig_kind_t)k, msg, sizeof msg, pk), 0);
+  }
+  CU_ASSERT_EQUAL(same, SYNOD_SIG_DELIVERY_FAILURE);
+  CU_ASSERT_EQUAL(synod_sig_sign_by(b, (synod_sig_kind_t)0, msg, sizeof msg, signer),
+                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_sig_sign_by(b, SYNOD_SIG_PURGE, msg, sizeof msg, NULL),
+                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_ed25519_signer_sign(signer, b, NULL, 5), SYNOD_EINVAL);
+  synod_ed25519_signer_free(signer);
+  synod_ed25519_signer_free(NULL);
+}
+
 static CU_TestInfo sig_tests[] = {
+    {"signer", test_signer},
     {"labels", test_labels},
     {"roundtrip_and_separation", test_roundtrip_and_separation},
     {"tampering", test_tampering},
