@@ -337,6 +337,63 @@ static bool is_policy(int rc) {
   return exit_of(rc) == EXIT_REFUSED;
 }
 
+/* The refusal of a lookup in one sentence a non-expert understands. */
+static void plain_refusal(char *out, size_t n, const char *user,
+                          const synod_lookup_result_t *lr, unsigned k) {
+  const synod_quorum_result_t *d = &lr->decision;
+  size_t down = 0, total = d->nrelays;
+  for (size_t i = 0; i < d->nrelays; i++)
+    down += d->relays[i].status == SYNOD_RELAY_UNREACHABLE;
+  switch (d->error) {
+  case SYNOD_ENOQUORUM:
+    if (down)
+      snprintf(out, n,
+               "%s's key cannot be confirmed: %zu of your %zu relays did not "
+               "answer, and relays of %u different operators must agree on "
+               "a key before it is used.",
+               user, down, total, k);
+    else
+      snprintf(out, n,
+               "%s's key cannot be confirmed: the relays do not agree on it "
+               "(relays of %u different operators must), so someone may be "
+               "lying; see below who said what.",
+               user, k);
+    break;
+  case SYNOD_EUNKNOWNUSER:
+    snprintf(out, n,
+             "%s has no key: the relays say this user does not exist or has "
+             "not registered yet.",
+             user);
+    break;
+  case SYNOD_EROLLBACK:
+    snprintf(out, n,
+             "The relays offer an older key for %s than the one you already "
+             "have, which would undo a key change; it was refused.",
+             user);
+    break;
+  case SYNOD_ESTALE:
+    snprintf(out, n,
+             "The relays' answers about %s are too old or dated in the "
+             "future; check this computer's clock, or try again later.",
+             user);
+    break;
+  case SYNOD_EEQUIVOCATION:
+    snprintf(out, n,
+             "Relays vouch for two different keys for %s at once: someone is "
+             "lying, so neither key is used.",
+             user);
+    break;
+  case SYNOD_EUNKNOWNPEER:
+    snprintf(out, n,
+             "%s's home relay is not in your trust set, so its signature on "
+             "the key cannot be checked; add it with 'synod trust add'.",
+             user);
+    break;
+  default:
+    snprintf(out, n, "%s", d->reason);
+  }
+}
+
 /* What a lookup decided, for people: verdict, key changes, relay table. */
 static void print_decision(FILE *out, const char *user,
                            const synod_lookup_result_t *lr,
@@ -344,7 +401,9 @@ static void print_decision(FILE *out, const char *user,
                            unsigned k) {
   const synod_quorum_result_t *d = &lr->decision;
   if (d->error != 0) {
-    fprintf(out, "%s: REFUSED. %s\n", user, d->reason);
+    char why[SYNOD_QUORUM_REASON_MAX + 512];
+    plain_refusal(why, sizeof why, user, lr, k);
+    fprintf(out, "%s: REFUSED. %s\n", user, why);
   } else {
     char fp[80];
     fingerprint(fp, d->pin.identity_key);
@@ -819,8 +878,11 @@ static int cmd_send(const cmd_t *cmd, int argc, char **argv) {
            res.duplicate ? " (the relay already had it)" : "");
     rc = EXIT_OK;
   } else if (d->error != 0) {
-    fprintf(stderr, "synod send: not sent: %s\n",
-            d->relays ? d->reason : synod_strerror(lrc));
+    char why[SYNOD_QUORUM_REASON_MAX + 512];
+    if (d->relays)
+      plain_refusal(why, sizeof why, user, &res.lookup, k);
+    fprintf(stderr, "synod send: nothing was sent. %s\n",
+            d->relays ? why : synod_strerror(lrc));
     rc = d->relays ? exit_of(lrc) : EXIT_FAIL;
   } else {
     fprintf(stderr, "synod send: not sent: %s%s%s\n", synod_strerror(lrc),

@@ -165,9 +165,10 @@ static void test_story(void) {
   CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --timeout 2000"), 3);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "REFUSED"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "unreachable"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "2 of your 3 relays did not answer"));
   CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b --timeout 2000 'lost'"),
                   3);
-  CU_ASSERT_PTR_NOT_NULL(strstr(out, "not sent"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "nothing was sent"));
 
   free(out);
   user_free(&alice);
