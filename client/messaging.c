@@ -518,6 +518,7 @@ int synod_client_recv(synod_client_t *c, unsigned flags, synod_recv_cb cb,
                               .sender = env->sender ? env->sender : "",
                               .time = env->time};
         int ack = 1;
+        char why[SYNOD_CLIENT_REASON_MAX];
         if (seen_has(&seen, env->message_id.data)) {
           acks[nacks++] = env->message_id;
           continue;
@@ -552,13 +553,20 @@ int synod_client_recv(synod_client_t *c, unsigned flags, synod_recv_cb cb,
             m.body = o.body;
             m.body_len = o.body_len;
           } else {
-            static char why[SYNOD_CLIENT_REASON_MAX];
-            snprintf(why, sizeof why,
-                     "the message failed the %s check (%s): it was not "
-                     "sent by %s's accepted key to this device, or was "
-                     "altered on the way",
-                     o.why ? o.why : "envelope", synod_err_name(orc),
-                     m.sender);
+            const char *what =
+                orc == SYNOD_EVERIFY
+                    ? "its signature is not by the sender's accepted key"
+                : orc == SYNOD_EDECRYPT
+                    ? "it cannot be decrypted: altered on the way, or not "
+                      "sealed to this device's key"
+                : orc == SYNOD_EDENIED
+                    ? "it was written for another recipient, device or "
+                      "message id (a copy replayed)"
+                : orc == SYNOD_ENOENT ? "it holds no copy for this device"
+                : orc == SYNOD_EINVAL ? "it is dated in the future"
+                                      : "it is malformed";
+            snprintf(why, sizeof why, "%s (failed check: %s, %s)", what,
+                     o.why ? o.why : "envelope", synod_err_name(orc));
             m.status = SYNOD_RECV_REJECTED;
             m.error = orc;
             m.reason = why;

@@ -13,10 +13,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fixture.h"
 #include "harness.h"
+#include "internal.h"
+#include "synod/message.h"
+#include "synod/wire.h"
 
 #ifndef SYNOD_CLI_BIN
 #error "SYNOD_CLI_BIN: the synod binary"
@@ -99,6 +103,55 @@ static void init_user(user_t *u, fixture_t *fx, fixture_relay_t *home,
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "enrolled"));
 }
 
+/* Submits, as alice (her own session at her home relay, as the relay
+ * requires), a message to bob that must not be shown: signed by another
+ * key than alice's (wrong_key), or with its ciphertext altered. */
+static void submit_bad(const user_t *alice, const user_t *bob, int wrong_key) {
+  char pass[64];
+  synod_client_t *a = NULL, *b = NULL;
+  snprintf(pass, sizeof pass, "correct horse alice");
+  CU_ASSERT_EQUAL_FATAL(synod_client_open(&a, alice->home, pass, strlen(pass)),
+                        0);
+  snprintf(pass, sizeof pass, "correct horse bob");
+  CU_ASSERT_EQUAL_FATAL(synod_client_open(&b, bob->home, pass, strlen(pass)),
+                        0);
+  synod_message_device_t d = {.device_id = b->device_id};
+  synod_client_device_key(b, d.x25519_key);
+  const char *text = "you must never see this";
+  synod_message_params_t mp = {.sender = "alice@relay-a",
+                               .recipient = "bob@relay-b",
+                               .devices = &d,
+                               .ndevices = 1,
+                               .time = (uint64_t)time(NULL),
+                               .content_type = "text/plain; charset=utf-8",
+                               .body = (const uint8_t *)text,
+                               .body_len = strlen(text)};
+  uint8_t pk[SYNOD_ED25519_PUBLIC_BYTES], sk[SYNOD_ED25519_SECRET_BYTES];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk, sk), 0);
+  synod_message_sealed_t *s = calloc(1, sizeof *s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+  CU_ASSERT_EQUAL_FATAL(
+      synod_message_seal(s, &mp, wrong_key ? sk : a->identity_sk), 0);
+  if (!wrong_key)
+    s->copies[0].ct.data[3] ^= 0x40;
+  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+  Synod__V1__Submit sub = SYNOD__V1__SUBMIT__INIT;
+  f.body_case = SYNOD__V1__FRAME__BODY_SUBMIT;
+  f.submit = &sub;
+  sub.envelope = &s->envelope;
+  fanout_target_t t = {.relay = profile_relay(a, "relay-a"), .request = &f};
+  CU_ASSERT_PTR_NOT_NULL_FATAL(t.relay);
+  CU_ASSERT_EQUAL(fanout_run(a, &t, 1, 5000), 0);
+  CU_ASSERT_EQUAL(t.status, 0);
+  CU_ASSERT(t.answer &&
+            t.answer->body_case == SYNOD__V1__FRAME__BODY_ACCEPTED);
+  synod_wire_free(t.answer);
+  synod_message_sealed_free(s);
+  free(s);
+  synod_client_close(a);
+  synod_client_close(b);
+}
+
 static void test_story(void) {
   fixture_t *fx = NULL;
   CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, "cli_story"), 0);
@@ -155,6 +208,29 @@ static void test_story(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(all, "\"body\":\"hello bob, from the cli\""));
   CU_ASSERT_PTR_NOT_NULL(strstr(all, "\"body\":\"\""));
   /* Acknowledged: not delivered again. */
+  CU_ASSERT_EQUAL(synod(&bob, out, "recv"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "0 messages received"));
+
+  /* A message signed by another key than alice's accepted one, and one
+   * altered on the way: neither is shown, both are reported as rejected
+   * (exit 3) and acknowledged, so they do not come back. */
+  submit_bad(&alice, &bob, 1);
+  submit_bad(&alice, &bob, 0);
+  int rejected = 0, st = 0;
+  all[0] = '\0';
+  for (int i = 0; i < 50 && rejected < 2; i++) {
+    st = synod(&bob, out, "recv");
+    strncat(all, out, sizeof all - strlen(all) - 1);
+    rejected = 0;
+    for (const char *p = all; (p = strstr(p, "REJECTED")); p++)
+      rejected++;
+    if (rejected < 2)
+      usleep(100000);
+  }
+  CU_ASSERT_EQUAL(rejected, 2);
+  CU_ASSERT_EQUAL(st, 3);
+  CU_ASSERT_PTR_NOT_NULL(strstr(all, "signature"));
+  CU_ASSERT_PTR_NULL(strstr(all, "never see this"));
   CU_ASSERT_EQUAL(synod(&bob, out, "recv"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "0 messages received"));
 
