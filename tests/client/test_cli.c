@@ -211,6 +211,33 @@ static void test_story(void) {
   CU_ASSERT_EQUAL(synod(&bob, out, "recv"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "0 messages received"));
 
+  /* recv --follow shows a message that arrives while it waits. */
+  {
+    char file[400], cmd[2000];
+    snprintf(file, sizeof file, "%s/follow.out", bob.root);
+    snprintf(cmd, sizeof cmd,
+             "SYNOD_HOME='%s' SYNOD_PASSPHRASE_FILE='%s' timeout 6 '%s' recv "
+             "--follow --json > '%s' 2>&1 < /dev/null &",
+             bob.home, bob.pass, SYNOD_CLI_BIN, file);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    usleep(1000000);
+    CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b 'while you wait'"),
+                    0);
+    int seen = 0;
+    for (int i = 0; i < 50 && !seen; i++) {
+      FILE *f = fopen(file, "r");
+      size_t n = f ? fread(out, 1, OUT_MAX - 1, f) : 0;
+      out[n] = '\0';
+      if (f)
+        fclose(f);
+      seen = strstr(out, "\"body\":\"while you wait\"") != NULL;
+      if (!seen)
+        usleep(100000);
+    }
+    CU_ASSERT(seen);
+    usleep(6000000); /* let timeout end it */
+  }
+
   /* A message signed by another key than alice's accepted one, and one
    * altered on the way: neither is shown, both are reported as rejected
    * (exit 3) and acknowledged, so they do not come back. */
