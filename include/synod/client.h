@@ -437,4 +437,32 @@ SYNOD_WUR int synod_client_recv(synod_client_t *c, unsigned flags,
                                 const synod_client_net_opts_t *opts,
                                 size_t *taken);
 
+/* --- safety numbers ------------------------------------------------------- */
+
+/* "12345 67890 12345 67890 12345 67890" and its NUL. */
+#define SYNOD_SAFETY_NUMBER_MAX 36
+
+/*
+ * The safety number of two users and their identity keys: 30 decimal
+ * digits in 6 groups, the same whichever side computes it (the pairs are
+ * ordered by user id), different when either key changes. It is
+ * SHA-256("synod/v1/safety-number" NUL, then per user in that order: the
+ * id's length as one byte, the id, the 32-byte key), each group the
+ * big-endian value of 5 hash bytes modulo 100000. SYNOD_EINVAL on an
+ * invalid user id.
+ */
+SYNOD_WUR int
+synod_safety_number(char out[static SYNOD_SAFETY_NUMBER_MAX],
+                    const char *user_a,
+                    const uint8_t key_a[static SYNOD_ED25519_PUBLIC_BYTES],
+                    const char *user_b,
+                    const uint8_t key_b[static SYNOD_ED25519_PUBLIC_BYTES]);
+
+/* The safety number of our identity key and the PINNED key of user_id (no
+ * lookup: call synod_client_lookup() first for a current pin).
+ * SYNOD_ENOENT when user_id has no pin. */
+SYNOD_WUR int
+synod_client_safety_number(const synod_client_t *c, const char *user_id,
+                           char out[static SYNOD_SAFETY_NUMBER_MAX]);
+
 #endif
