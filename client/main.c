@@ -29,8 +29,8 @@
 #define EXIT_USAGE   2
 #define EXIT_REFUSED 3
 
-#define PASS_MAX  1024
-#define BODY_MAX  (60u * 1024u)
+#define PASS_MAX 1024
+#define BODY_MAX (60u * 1024u)
 
 typedef struct cmd cmd_t;
 typedef int (*cmd_fn)(const cmd_t *cmd, int argc, char **argv);
@@ -47,7 +47,7 @@ struct cmd {
   "  -t, --timeout MS     per relay, connect to answer (default 5000)\n"       \
   "  -h, --help           show this help and exit\n"
 #define PASS_NOTE                                                              \
-  "The passphrase is read from the file named by $SYNOD_PASSPHRASE_FILE\n"    \
+  "The passphrase is read from the file named by $SYNOD_PASSPHRASE_FILE\n"     \
   "(one trailing newline ignored), else asked on the terminal without echo.\n"
 #define EXIT_NOTE(extra)                                                       \
   "\nexit status: 0 success, 1 failure, 2 usage error" extra "\n"
@@ -97,7 +97,8 @@ static int parse(const cmd_t *cmd, int argc, char **argv, common_t *o,
               (ch < 256 && ch > 0 && strchr(allowed, ch)) ||
               (ch >= 256 && strchr(allowed, 'U' + (ch - 256)));
     if (ch == '?' || ch == ':' || !ok) {
-      fprintf(stderr, "synod %s: unknown or incomplete option '%s' (try --help)\n",
+      fprintf(stderr,
+              "synod %s: unknown or incomplete option '%s' (try --help)\n",
               cmd->name, argv[optind - 1]);
       return EXIT_USAGE;
     }
@@ -254,13 +255,13 @@ static synod_client_t *open_profile(const common_t *o) {
   int rc = synod_client_open(&c, o->home, pass, len);
   synod_wipe(pass, sizeof pass);
   if (rc != 0) {
-    const char *why = rc == SYNOD_EDECRYPT ? "wrong passphrase, or the key "
-                                             "file was altered"
-                      : rc == SYNOD_ENOENT ? "no profile there; create one "
-                                             "with 'synod init'"
-                      : rc == SYNOD_EPERM  ? "the profile is accessible to "
-                                             "other users (it must be 0700 "
-                                             "and its files 0600)"
+    const char *why = rc == SYNOD_EDECRYPT  ? "wrong passphrase, or the key "
+                                              "file was altered"
+                      : rc == SYNOD_ENOENT  ? "no profile there; create one "
+                                              "with 'synod init'"
+                      : rc == SYNOD_EPERM   ? "the profile is accessible to "
+                                              "other users (it must be 0700 "
+                                              "and its files 0600)"
                       : rc == SYNOD_EVERIFY ? "a profile file was changed "
                                               "outside synod"
                                             : synod_strerror(rc);
@@ -414,11 +415,12 @@ static void print_decision(FILE *out, const char *user,
             user, (unsigned long long)d->version, d->operators,
             d->operators == 1 ? "" : "s", k, fp,
             d->pin.verified ? "  (verified)" : "");
-    bool changed = had_pin && memcmp(old->pin.identity_key,
-                                     d->pin.identity_key, 32) != 0;
+    bool changed =
+        had_pin && memcmp(old->pin.identity_key, d->pin.identity_key, 32) != 0;
     if (d->flags & SYNOD_QUORUM_FIRST_CONTACT)
-      fprintf(out, "  first contact: this key is pinned now; compare the "
-                   "fingerprint with %s in person to trust it fully\n",
+      fprintf(out,
+              "  first contact: this key is pinned now; compare the "
+              "fingerprint with %s in person to trust it fully\n",
               user);
     if (d->flags & SYNOD_QUORUM_RESET)
       fprintf(out,
@@ -426,14 +428,16 @@ static void print_decision(FILE *out, const char *user,
               "from the old one). It may be a new device, or someone else.\n",
               user);
     else if (changed)
-      fprintf(out, "  note: %s's key changed, with continuity (the old key "
-                   "signed the new one)\n",
+      fprintf(out,
+              "  note: %s's key changed, with continuity (the old key "
+              "signed the new one)\n",
               user);
     if (d->flags & SYNOD_QUORUM_VERIFIED_CLEARED)
       fprintf(out, "  the key is no longer marked verified\n");
     if (d->flags & SYNOD_QUORUM_USER_EQUIVOCATED)
-      fprintf(out, "  WARNING: %s's key signed two different announcements "
-                   "for one version: it may be stolen\n",
+      fprintf(out,
+              "  WARNING: %s's key signed two different announcements "
+              "for one version: it may be stolen\n",
               user);
     if (d->flags & SYNOD_QUORUM_HOME_EQUIVOCATED)
       fprintf(out, "  WARNING: %s's home relay is proven to have lied\n", user);
@@ -513,7 +517,8 @@ static void json_decision(FILE *out, const char *user,
   fprintf(out, "]}\n");
 }
 
-/* --- init, enroll ---------------------------------------------------------- */
+/* --- init, enroll ----------------------------------------------------------
+ */
 
 /* NAME=HOST:PORT,KEYLINE,OPERATOR */
 static int add_relay_spec(synod_client_t *c, const char *spec) {
@@ -523,8 +528,9 @@ static int add_relay_spec(synod_client_t *c, const char *spec) {
   char *c1 = eq ? strchr(eq + 1, ',') : NULL;
   char *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
   if (!eq || !c1 || !c2) {
-    fprintf(stderr, "synod: --relay wants NAME=HOST:PORT,KEYLINE,OPERATOR, "
-                    "not '%s'\n",
+    fprintf(stderr,
+            "synod: --relay wants NAME=HOST:PORT,KEYLINE,OPERATOR, "
+            "not '%s'\n",
             spec);
     return EXIT_USAGE;
   }
@@ -549,7 +555,7 @@ static int do_enroll(synod_client_t *c, const char *code,
   }
   fprintf(stderr, "synod: enrolment of %s failed: %s\n",
           synod_client_user_id(c),
-          rc == SYNOD_EAUTH        ? "the code is wrong or already used"
+          rc == SYNOD_EAUTH          ? "the code is wrong or already used"
           : rc == SYNOD_EUNKNOWNUSER ? "the relay has no such account"
           : rc == SYNOD_EUNKNOWNPEER ? "the home relay is not in the trust "
                                        "set (add it with 'synod trust add')"
@@ -584,9 +590,9 @@ static int cmd_init(const cmd_t *cmd, int argc, char **argv) {
   synod_wipe(pass, sizeof pass);
   if (lrc != 0) {
     fprintf(stderr, "synod init: cannot create the profile: %s\n",
-            lrc == SYNOD_EEXIST  ? "a profile already exists there"
-            : lrc == SYNOD_EPERM ? "the directory is accessible to other "
-                                   "users"
+            lrc == SYNOD_EEXIST   ? "a profile already exists there"
+            : lrc == SYNOD_EPERM  ? "the directory is accessible to other "
+                                    "users"
             : lrc == SYNOD_EINVAL ? "invalid user id (local@relay) or device "
                                     "name"
                                   : synod_strerror(lrc));
@@ -632,7 +638,8 @@ static int cmd_enroll(const cmd_t *cmd, int argc, char **argv) {
   return rc;
 }
 
-/* --- trust ----------------------------------------------------------------- */
+/* --- trust -----------------------------------------------------------------
+ */
 
 static int cmd_trust_add(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
@@ -734,7 +741,8 @@ static int cmd_trust_list(const cmd_t *cmd, int argc, char **argv) {
   return EXIT_OK;
 }
 
-/* --- register, lookup ------------------------------------------------------ */
+/* --- register, lookup ------------------------------------------------------
+ */
 
 static int cmd_register(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
@@ -762,8 +770,9 @@ static int cmd_register(const cmd_t *cmd, int argc, char **argv) {
   }
   printf("  held by %zu of %zu relays\n", res.accepted, res.nrelays);
   if (lrc != 0)
-    fprintf(stderr, "synod register: the home relay did not take the "
-                    "announcement: %s\n",
+    fprintf(stderr,
+            "synod register: the home relay did not take the "
+            "announcement: %s\n",
             synod_strerror(lrc));
   synod_register_result_free(&res);
   synod_client_close(c);
@@ -809,7 +818,8 @@ static int cmd_lookup(const cmd_t *cmd, int argc, char **argv) {
   return rc;
 }
 
-/* --- send, recv ------------------------------------------------------------ */
+/* --- send, recv ------------------------------------------------------------
+ */
 
 static int cmd_send(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
@@ -844,8 +854,9 @@ static int cmd_send(const cmd_t *cmd, int argc, char **argv) {
     while ((n = fread(body + len, 1, BODY_MAX + 1 - len, stdin)) > 0)
       len += n;
     if (len > BODY_MAX) {
-      fprintf(stderr, "synod send: the message is too long (at most %u "
-                      "bytes)\n",
+      fprintf(stderr,
+              "synod send: the message is too long (at most %u "
+              "bytes)\n",
               BODY_MAX);
       free(body);
       return EXIT_USAGE;
@@ -865,11 +876,11 @@ static int cmd_send(const cmd_t *cmd, int argc, char **argv) {
                               &o.net, &res);
   free(body);
   const synod_quorum_result_t *d = &res.lookup.decision;
-  if (d->relays && (d->error != 0 || d->flags != SYNOD_QUORUM_UNCHANGED ||
-                    (had_pin && memcmp(old.pin.identity_key,
-                                       d->pin.identity_key, 32) != 0)))
-    print_decision(d->error ? stderr : stdout, user, &res.lookup, &old,
-                   had_pin, k); /* say what changed: never silently */
+  if (d->relays &&
+      (d->error != 0 || d->flags != SYNOD_QUORUM_UNCHANGED ||
+       (had_pin && memcmp(old.pin.identity_key, d->pin.identity_key, 32) != 0)))
+    print_decision(d->error ? stderr : stdout, user, &res.lookup, &old, had_pin,
+                   k); /* say what changed: never silently */
   if (lrc == 0) {
     char id[33];
     hex(id, res.message_id, 16);
@@ -918,16 +929,17 @@ static int on_message(void *arg, const synod_received_t *m) {
   char id[33], when[32];
   hex(id, m->message_id, 16);
   utc(when, m->time);
-  bool text = m->content_type && strncmp(m->content_type, "text/plain", 10) == 0;
+  bool text =
+      m->content_type && strncmp(m->content_type, "text/plain", 10) == 0;
   if (m->status == SYNOD_RECV_REJECTED)
     st->rejected++;
   if (m->status == SYNOD_RECV_HELD)
     st->held++;
   if (st->json) {
-    printf("{\"status\":\"%s\",\"sender\":",
-           m->status == SYNOD_RECV_OK         ? "ok"
-           : m->status == SYNOD_RECV_REJECTED ? "rejected"
-                                              : "held");
+    printf("{\"status\":\"%s\",\"sender\":", m->status == SYNOD_RECV_OK ? "ok"
+                                             : m->status == SYNOD_RECV_REJECTED
+                                                 ? "rejected"
+                                                 : "held");
     json_str(stdout, m->sender);
     printf(",\"message_id\":\"%s\",\"time\":%llu", id,
            (unsigned long long)m->time);
@@ -1000,7 +1012,8 @@ static int cmd_recv(const cmd_t *cmd, int argc, char **argv) {
   return st.rejected || st.held ? EXIT_REFUSED : EXIT_OK;
 }
 
-/* --- the table ------------------------------------------------------------- */
+/* --- the table -------------------------------------------------------------
+ */
 
 static const cmd_t commands[] = {
     {"init", cmd_init, "create a profile: keys, trust set, enrolment",
@@ -1023,8 +1036,8 @@ static const cmd_t commands[] = {
      "      --code CODE      the one-time enrolment code\n"
      "      --relay SPEC     a relay to trust (repeatable)\n"
      "      --quorum K       operators that must agree (>= 2)\n"
-     "      --device NAME    this device's name (default \"device\")\n"
-     COMMON_OPTIONS EXIT_NOTE("")},
+     "      --device NAME    this device's name (default "
+     "\"device\")\n" COMMON_OPTIONS EXIT_NOTE("")},
     {"enroll", cmd_enroll, "bind the profile's key to its account",
      "usage: synod enroll --code CODE [-H DIR]\n"
      "\n"
@@ -1047,8 +1060,8 @@ static const cmd_t commands[] = {
      "Shows the quorum and every trusted relay: name, address, operator and\n"
      "the first bytes of its key (--json: the whole key, hex).\n"
      "\n" PASS_NOTE "\noptions:\n"
-     "  -j, --json           print JSON instead\n" COMMON_OPTIONS
-         EXIT_NOTE("")},
+     "  -j, --json           print JSON instead\n" COMMON_OPTIONS EXIT_NOTE(
+         "")},
     {"trust remove", cmd_trust_remove, "stop trusting a relay",
      "usage: synod trust remove NAME [-H DIR]\n"
      "\n"
@@ -1061,8 +1074,8 @@ static const cmd_t commands[] = {
      "to the home relay, which countersigns it, then to every other trusted\n"
      "relay, and shows which relays took it. Running it again republishes\n"
      "the same announcement (harmless).\n"
-     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS
-         EXIT_NOTE(" (1 also when the home relay did not take it)")},
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS EXIT_NOTE(
+         " (1 also when the home relay did not take it)")},
     {"lookup", cmd_lookup, "find a user's key by quorum of the trust set",
      "usage: synod lookup USER [--json] [-H DIR]\n"
      "\n"
@@ -1074,10 +1087,10 @@ static const cmd_t commands[] = {
      "and agreed / disagreed / stale / unreachable / ... . An accepted key\n"
      "is pinned in the profile. On refusal, one sentence says why.\n"
      "\n" PASS_NOTE "\noptions:\n"
-     "  -j, --json           print JSON instead\n" COMMON_OPTIONS
-         EXIT_NOTE(", 3 refused by policy (no quorum, rollback,\n"
-                   "stale answers, equivocation, unknown user or home "
-                   "relay)")},
+     "  -j, --json           print JSON instead\n" COMMON_OPTIONS EXIT_NOTE(
+         ", 3 refused by policy (no quorum, rollback,\n"
+         "stale answers, equivocation, unknown user or home "
+         "relay)")},
     {"send", cmd_send, "send an end-to-end encrypted message",
      "usage: synod send USER [TEXT...] [-H DIR]\n"
      "\n"
@@ -1086,9 +1099,9 @@ static const cmd_t commands[] = {
      "input, at most 61440 bytes) to every device key of USER's accepted\n"
      "announcement, signed by this profile's identity key, and hands it to\n"
      "the home relay, which forwards it. Done when the home relay stored it.\n"
-     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS
-         EXIT_NOTE(", 3 refused by policy (USER's key has no\n"
-                   "quorum: the sentence says why; nothing was sent)")},
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS EXIT_NOTE(
+         ", 3 refused by policy (USER's key has no\n"
+         "quorum: the sentence says why; nothing was sent)")},
     {"recv", cmd_recv, "receive and verify waiting messages",
      "usage: synod recv [--follow] [--json] [-H DIR]\n"
      "\n"
@@ -1119,24 +1132,23 @@ static void usage(FILE *out) {
                "commands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out,
-          "\n"
-          "'synod COMMAND --help' describes a command.\n"
-          "\n"
-          "environment:\n"
-          "  SYNOD_HOME             the profile directory (default "
-          "~/.config/synod)\n"
-          "  SYNOD_PASSPHRASE_FILE  read the passphrase from this file "
-          "instead of\n"
-          "                         asking on the terminal\n"
-          "\n"
-          "options:\n"
-          "  -h, --help     show this help and exit\n"
-          "  -V, --version  show the version and exit\n"
-          "\n"
-          "exit status: 0 success, 1 failure, 2 usage error, 3 refused by "
-          "policy\n"
-          "(a key without quorum, a message that failed verification)\n");
+  fprintf(out, "\n"
+               "'synod COMMAND --help' describes a command.\n"
+               "\n"
+               "environment:\n"
+               "  SYNOD_HOME             the profile directory (default "
+               "~/.config/synod)\n"
+               "  SYNOD_PASSPHRASE_FILE  read the passphrase from this file "
+               "instead of\n"
+               "                         asking on the terminal\n"
+               "\n"
+               "options:\n"
+               "  -h, --help     show this help and exit\n"
+               "  -V, --version  show the version and exit\n"
+               "\n"
+               "exit status: 0 success, 1 failure, 2 usage error, 3 refused by "
+               "policy\n"
+               "(a key without quorum, a message that failed verification)\n");
 }
 
 /* Number of words of name matched by argv[0..argc), or 0. */

@@ -9,11 +9,10 @@
 
 #define SAFETY_LABEL "synod/v1/safety-number"
 
-int synod_safety_number(char out[static SYNOD_SAFETY_NUMBER_MAX],
-                        const char *user_a,
-                        const uint8_t key_a[static SYNOD_ED25519_PUBLIC_BYTES],
-                        const char *user_b,
-                        const uint8_t key_b[static SYNOD_ED25519_PUBLIC_BYTES]) {
+int synod_safety_number(
+    char out[static SYNOD_SAFETY_NUMBER_MAX], const char *user_a,
+    const uint8_t key_a[static SYNOD_ED25519_PUBLIC_BYTES], const char *user_b,
+    const uint8_t key_b[static SYNOD_ED25519_PUBLIC_BYTES]) {
   out[0] = '\0';
   if (!user_a || !user_b || synod_userid_parse(user_a, NULL, NULL) != 0 ||
       synod_userid_parse(user_b, NULL, NULL) != 0)
@@ -24,12 +23,13 @@ int synod_safety_number(char out[static SYNOD_SAFETY_NUMBER_MAX],
     cmp = memcmp(key_a, key_b, SYNOD_ED25519_PUBLIC_BYTES);
   const char *u[2] = {cmp <= 0 ? user_a : user_b, cmp <= 0 ? user_b : user_a};
   const uint8_t *k[2] = {cmp <= 0 ? key_a : key_b, cmp <= 0 ? key_b : key_a};
-  uint8_t buf[sizeof SAFETY_LABEL + 2 * (1 + SYNOD_USERID_MAX + 32)];
+  uint8_t buf[sizeof SAFETY_LABEL + 2 * (2 + SYNOD_USERID_MAX + 32)];
   size_t n = 0;
   memcpy(buf, SAFETY_LABEL, sizeof SAFETY_LABEL); /* with its NUL */
   n = sizeof SAFETY_LABEL;
   for (int i = 0; i < 2; i++) {
     size_t l = strlen(u[i]);
+    buf[n++] = (uint8_t)(l >> 8);
     buf[n++] = (uint8_t)l;
     memcpy(buf + n, u[i], l);
     n += l;

@@ -446,10 +446,10 @@ SYNOD_WUR int synod_client_recv(synod_client_t *c, unsigned flags,
  * The safety number of two users and their identity keys: 30 decimal
  * digits in 6 groups, the same whichever side computes it (the pairs are
  * ordered by user id), different when either key changes. It is
- * SHA-256("synod/v1/safety-number" NUL, then per user in that order: the
- * id's length as one byte, the id, the 32-byte key), each group the
- * big-endian value of 5 hash bytes modulo 100000. SYNOD_EINVAL on an
- * invalid user id.
+ * SHA-256("synod/v1/safety-number" NUL, then per user in that order:
+ * the id's length as two bytes big-endian, the id, the 32-byte key), each
+ * group the big-endian value of 5 hash bytes modulo 100000. SYNOD_EINVAL
+ * on an invalid user id.
  */
 SYNOD_WUR int
 synod_safety_number(char out[static SYNOD_SAFETY_NUMBER_MAX],

@@ -143,8 +143,7 @@ static void submit_bad(const user_t *alice, const user_t *bob, int wrong_key) {
   CU_ASSERT_PTR_NOT_NULL_FATAL(t.relay);
   CU_ASSERT_EQUAL(fanout_run(a, &t, 1, 5000), 0);
   CU_ASSERT_EQUAL(t.status, 0);
-  CU_ASSERT(t.answer &&
-            t.answer->body_case == SYNOD__V1__FRAME__BODY_ACCEPTED);
+  CU_ASSERT(t.answer && t.answer->body_case == SYNOD__V1__FRAME__BODY_ACCEPTED);
   synod_wire_free(t.answer);
   synod_message_sealed_free(s);
   free(s);
@@ -186,8 +185,9 @@ static void test_story(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verdict\":\"accepted\""));
 
   /* Text as operands, then on standard input (the pinned-key path). */
-  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b 'hello bob, from the "
-                                     "cli'"),
+  CU_ASSERT_EQUAL(synod(&alice, out,
+                        "send bob@relay-b 'hello bob, from the "
+                        "cli'"),
                   0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b (1 device)"));
   CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b < /dev/null"), 0);
@@ -221,8 +221,7 @@ static void test_story(void) {
              bob.home, bob.pass, SYNOD_CLI_BIN, file);
     CU_ASSERT_EQUAL(system(cmd), 0);
     usleep(1000000);
-    CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b 'while you wait'"),
-                    0);
+    CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b 'while you wait'"), 0);
     int seen = 0;
     for (int i = 0; i < 50 && !seen; i++) {
       FILE *f = fopen(file, "r");
