@@ -52,20 +52,28 @@ struct cmd {
 #define EXIT_NOTE(extra)                                                       \
   "\nexit status: 0 success, 1 failure, 2 usage error" extra "\n"
 
-/* --- options shared by every command ---------------------------------------*/
+/* --- options shared by every command -------------------------------------- */
 
 typedef struct common {
   const char *home;
   synod_client_net_opts_t net;
   bool json;
   bool follow;
+  bool confirm;
   const char *user, *code, *device;
   unsigned quorum;
   const char **relays;
   size_t nrelays;
 } common_t;
 
-enum { OPT_USER = 256, OPT_CODE, OPT_DEVICE, OPT_RELAY, OPT_QUORUM };
+enum {
+  OPT_USER = 256,
+  OPT_CODE,
+  OPT_DEVICE,
+  OPT_RELAY,
+  OPT_QUORUM,
+  OPT_CONFIRM
+};
 
 /* Parses the options of argv (argv[0] is the command); *first is the
  * index of the first operand. allowed: which long options the command
@@ -84,6 +92,7 @@ static int parse(const cmd_t *cmd, int argc, char **argv, common_t *o,
       {"device", required_argument, NULL, OPT_DEVICE},
       {"relay", required_argument, NULL, OPT_RELAY},
       {"quorum", required_argument, NULL, OPT_QUORUM},
+      {"confirm", no_argument, NULL, OPT_CONFIRM},
       {NULL, 0, NULL, 0}};
   memset(o, 0, sizeof *o);
   o->home = getenv("SYNOD_HOME");
@@ -124,6 +133,9 @@ static int parse(const cmd_t *cmd, int argc, char **argv, common_t *o,
     case 'f':
       o->follow = true;
       break;
+    case OPT_CONFIRM:
+      o->confirm = true;
+      break;
     case OPT_USER:
       o->user = optarg;
       break;
@@ -156,11 +168,12 @@ static int parse(const cmd_t *cmd, int argc, char **argv, common_t *o,
 
 /* Letters for parse()'s allowed: OPT_USER 'U', OPT_CODE 'V', OPT_DEVICE
  * 'W', OPT_RELAY 'X', OPT_QUORUM 'Y' (see the mapping in parse). */
-#define A_USER   "U"
-#define A_CODE   "V"
-#define A_DEVICE "W"
-#define A_RELAY  "X"
-#define A_QUORUM "Y"
+#define A_USER    "U"
+#define A_CODE    "V"
+#define A_DEVICE  "W"
+#define A_RELAY   "X"
+#define A_QUORUM  "Y"
+#define A_CONFIRM "Z"
 
 /* --- the passphrase ------------------------------------------------------- */
 
@@ -517,8 +530,7 @@ static void json_decision(FILE *out, const char *user,
   fprintf(out, "]}\n");
 }
 
-/* --- init, enroll ----------------------------------------------------------
- */
+/* --- init, enroll --------------------------------------------------------- */
 
 /* NAME=HOST:PORT,KEYLINE,OPERATOR */
 static int add_relay_spec(synod_client_t *c, const char *spec) {
@@ -638,8 +650,7 @@ static int cmd_enroll(const cmd_t *cmd, int argc, char **argv) {
   return rc;
 }
 
-/* --- trust -----------------------------------------------------------------
- */
+/* --- trust ---------------------------------------------------------------- */
 
 static int cmd_trust_add(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
@@ -741,8 +752,7 @@ static int cmd_trust_list(const cmd_t *cmd, int argc, char **argv) {
   return EXIT_OK;
 }
 
-/* --- register, lookup ------------------------------------------------------
- */
+/* --- register, lookup ----------------------------------------------------- */
 
 static int cmd_register(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
@@ -818,8 +828,7 @@ static int cmd_lookup(const cmd_t *cmd, int argc, char **argv) {
   return rc;
 }
 
-/* --- send, recv ------------------------------------------------------------
- */
+/* --- send, recv ----------------------------------------------------------- */
 
 static int cmd_send(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
@@ -1012,8 +1021,79 @@ static int cmd_recv(const cmd_t *cmd, int argc, char **argv) {
   return st.rejected || st.held ? EXIT_REFUSED : EXIT_OK;
 }
 
-/* --- the table -------------------------------------------------------------
- */
+/* --- verify --------------------------------------------------------------- */
+
+static int cmd_verify(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, A_CONFIRM, &first);
+  if (rc >= 0)
+    return rc;
+  if (argc - first != 1) {
+    fprintf(stderr, "synod verify: wants one USER (local@relay)\n");
+    return EXIT_USAGE;
+  }
+  const char *user = argv[first];
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  unsigned k = 0;
+  (void)synod_client_trust(c, NULL, &k);
+  rc = EXIT_OK;
+  if (!o.confirm) {
+    /* A current key first: the number is about the key the quorum
+     * accepts now. */
+    synod_client_pin_t old;
+    int had_pin = synod_client_pin_get(c, user, &old) == 0;
+    synod_lookup_result_t lr;
+    int lrc = synod_client_lookup(c, user, &o.net, &lr);
+    if (lrc != 0 && lr.decision.relays)
+      print_decision(stdout, user, &lr, &old, had_pin, k);
+    else if (lrc != 0)
+      fprintf(stderr, "synod verify: %s\n", synod_strerror(lrc));
+    synod_lookup_result_free(&lr);
+    if (lrc != 0)
+      rc = lrc == SYNOD_EINVAL ? EXIT_USAGE : exit_of(lrc);
+  }
+  char sn[SYNOD_SAFETY_NUMBER_MAX];
+  int src = rc == EXIT_OK ? synod_client_safety_number(c, user, sn) : 0;
+  if (rc == EXIT_OK && src != 0) {
+    fprintf(stderr, "synod verify: %s\n",
+            src == SYNOD_ENOENT ? "no key of that user is pinned yet; run "
+                                  "'synod verify USER' without --confirm "
+                                  "first"
+                                : synod_strerror(src));
+    rc = src == SYNOD_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+  }
+  if (rc == EXIT_OK) {
+    synod_client_pin_t pin;
+    int verified = synod_client_pin_get(c, user, &pin) == 0 && pin.pin.verified;
+    printf("Safety number of %s and %s:\n\n    %s\n\n", synod_client_user_id(c),
+           user, sn);
+    if (o.confirm) {
+      int vrc = synod_client_pin_set_verified(c, user);
+      if (vrc == 0) {
+        printf("%s's key is now marked verified. A key change will clear "
+               "the mark and warn you.\n",
+               user);
+      } else {
+        fprintf(stderr, "synod verify: cannot save: %s\n", synod_strerror(vrc));
+        rc = EXIT_FAIL;
+      }
+    } else if (verified) {
+      printf("%s's key is verified (you confirmed this number before).\n",
+             user);
+    } else {
+      printf("Compare it with %s in person or on a call (they run 'synod "
+             "verify %s'). If the two match, run:\n  synod verify %s "
+             "--confirm\n",
+             user, synod_client_user_id(c), user);
+    }
+  }
+  synod_client_close(c);
+  return rc;
+}
+
+/* --- the table ------------------------------------------------------------ */
 
 static const cmd_t commands[] = {
     {"init", cmd_init, "create a profile: keys, trust set, enrolment",
@@ -1118,6 +1198,20 @@ static const cmd_t commands[] = {
      "  -f, --follow         keep waiting for new messages (Ctrl-C stops)\n"
      "  -j, --json           one JSON object per message\n" COMMON_OPTIONS
          EXIT_NOTE(", 3 some message was rejected or held")},
+    {"verify", cmd_verify, "compare a contact's key in person (safety number)",
+     "usage: synod verify USER [--confirm] [-H DIR]\n"
+     "\n"
+     "Looks USER's key up by quorum (as 'synod lookup') and shows the safety\n"
+     "number of your key and USER's: 30 digits that both of you see alike.\n"
+     "Compare them in person or on a call; a different number means one of\n"
+     "you does not have the other's real key. When they match,\n"
+     "'synod verify USER --confirm' marks USER's pinned key verified\n"
+     "(without a new lookup; it shows the number it confirms). A later key\n"
+     "reset clears the mark and is reported.\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "      --confirm        mark the pinned key verified\n" COMMON_OPTIONS
+         EXIT_NOTE(", 3 refused by policy (USER's key has no\n"
+                   "quorum)")},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -184,6 +184,26 @@ static void test_story(void) {
   CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verdict\":\"accepted\""));
 
+  /* Safety numbers: the same on both sides; --confirm marks the pin. */
+  {
+    char na[64] = "", nb[64] = "";
+    CU_ASSERT_EQUAL(synod(&alice, out, "verify bob@relay-b"), 0);
+    const char *p = strstr(out, ":\n\n    ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    snprintf(na, sizeof na, "%.35s", p + 7);
+    CU_ASSERT_EQUAL(synod(&bob, out, "verify alice@relay-a"), 0);
+    p = strstr(out, ":\n\n    ");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    snprintf(nb, sizeof nb, "%.35s", p + 7);
+    CU_ASSERT_EQUAL(strlen(na), 35);
+    CU_ASSERT_STRING_EQUAL(na, nb);
+    CU_ASSERT_EQUAL(synod(&alice, out, "verify bob@relay-b --confirm"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, na));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "marked verified"));
+    CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "(verified)"));
+  }
+
   /* Text as operands, then on standard input (the pinned-key path). */
   CU_ASSERT_EQUAL(synod(&alice, out,
                         "send bob@relay-b 'hello bob, from the "
