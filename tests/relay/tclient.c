@@ -37,6 +37,7 @@ struct tclient {
   int *fail_codes;
   size_t nfail, capfail;
   int auto_ack;
+  size_t acked_upto; /* rx[0..acked_upto) were acknowledged automatically */
   int last_error;
   char last_reason[256];
   char user_id[400];
@@ -112,8 +113,10 @@ static void record_deliver(tclient_t *c, Synod__V1__Deliver *d) {
     if (acks)
       memcpy(acks[nacks++], r->id, 16);
   }
-  if (c->auto_ack && acks)
+  if (c->auto_ack && acks) {
     send_ack(c, (const uint8_t(*)[16])acks, nacks);
+    c->acked_upto = c->nrx;
+  }
   free(acks);
 }
 
@@ -407,8 +410,28 @@ typedef struct rx_wait {
   int done;
 } rx_wait_t;
 
+/* Acknowledges what arrived while nobody was acknowledging (with Ready,
+ * say, during tclient_connect). */
+static void ack_backlog(tclient_t *c) {
+  while (c->acked_upto < c->nrx) {
+    size_t n = c->nrx - c->acked_upto;
+    if (n > 1024)
+      n = 1024;
+    uint8_t (*ids)[16] = malloc(n * 16);
+    if (!ids)
+      return;
+    for (size_t i = 0; i < n; i++)
+      memcpy(ids[i], c->rx[c->acked_upto + i].id, 16);
+    send_ack(c, (const uint8_t(*)[16])ids, n);
+    free(ids);
+    c->acked_upto += n;
+  }
+}
+
 int tclient_wait_rx(tclient_t *c, size_t n, int ack, int timeout_ms) {
   c->auto_ack = ack;
+  if (ack)
+    ack_backlog(c);
   c->timed_out = 0;
   uv_update_time(&c->loop);
   uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);

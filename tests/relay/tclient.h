@@ -76,7 +76,8 @@ size_t tclient_accepted(const tclient_t *c, uint8_t (*ids)[16], int *status,
 int tclient_send(tclient_t *c, const Synod__V1__Frame *f);
 
 /* Runs the loop until at least n deliveries in total were received (and,
- * with ack set, acknowledges each as it arrives). Returns 0 or
+ * with ack set, acknowledges each as it arrives, and first whatever arrived
+ * earlier without being acknowledged). Returns 0 or
  * SYNOD_ETIMEDOUT / SYNOD_ECLOSED. */
 int tclient_wait_rx(tclient_t *c, size_t n, int ack, int timeout_ms);
 
