@@ -956,9 +956,13 @@ static int on_message(void *arg, const synod_received_t *m) {
       printf(",\"content_type\":");
       json_str(stdout, m->content_type);
       if (text) {
-        char *s = strndup((const char *)m->body, m->body_len);
+        /* body is not NUL-terminated: copy it, do not strndup() it (a
+         * string function may read to the NUL it expects). */
+        char *s = malloc(m->body_len + 1);
         if (!s)
           return SYNOD_ENOMEM;
+        memcpy(s, m->body, m->body_len);
+        s[m->body_len] = '\0';
         printf(",\"body\":");
         json_str(stdout, s);
         free(s);
