@@ -1097,6 +1097,378 @@ static int cmd_verify(const cmd_t *cmd, int argc, char **argv) {
   return rc;
 }
 
+/* --- purge, monitor, keys ------------------------------------------------- */
+
+/* The options only purge and monitor take, read here so that parse() stays
+ * the same for every command: taken out of argv (compacted in place), the
+ * rest is left for parse(). */
+typedef struct ops_opts {
+  bool all, once;
+  const char *with;
+  unsigned interval;
+} ops_opts_t;
+
+static int ops_scan(const cmd_t *cmd, int *argc, char **argv, ops_opts_t *x) {
+  bool purge = strcmp(cmd->name, "purge") == 0;
+  bool monitor = strcmp(cmd->name, "monitor") == 0;
+  int j = 1;
+  bool rest = false;
+  memset(x, 0, sizeof *x);
+  x->interval = 300;
+  for (int i = 1; i < *argc; i++) {
+    const char *a = argv[i], *val = NULL;
+    if (rest || strcmp(a, "--") == 0) {
+      rest = true;
+      argv[j++] = argv[i];
+      continue;
+    }
+    if (purge && strcmp(a, "--all") == 0) {
+      x->all = true;
+    } else if (purge && (strcmp(a, "--with") == 0 ||
+                         strncmp(a, "--with=", 7) == 0)) {
+      val = a[6] == '=' ? a + 7 : (i + 1 < *argc ? argv[++i] : NULL);
+      if (!val || !*val) {
+        fprintf(stderr, "synod purge: --with wants a USER (try --help)\n");
+        return EXIT_USAGE;
+      }
+      x->with = val;
+    } else if (monitor && strcmp(a, "--once") == 0) {
+      x->once = true;
+    } else if (monitor && (strcmp(a, "--interval") == 0 ||
+                           strncmp(a, "--interval=", 11) == 0)) {
+      val = a[10] == '=' ? a + 11 : (i + 1 < *argc ? argv[++i] : NULL);
+      char *end = NULL;
+      errno = 0;
+      unsigned long v = val ? strtoul(val, &end, 10) : 0;
+      if (!val || errno || !end || *end || v == 0 || v > 86400 * 7) {
+        fprintf(stderr, "synod monitor: --interval wants seconds (1 to "
+                        "604800)\n");
+        return EXIT_USAGE;
+      }
+      x->interval = (unsigned)v;
+    } else {
+      argv[j++] = argv[i];
+    }
+  }
+  argv[j] = NULL;
+  *argc = j;
+  return -1;
+}
+
+static int unhex16(uint8_t out[16], const char *s) {
+  if (strlen(s) != 32)
+    return -1;
+  for (size_t i = 0; i < 16; i++) {
+    unsigned v = 0;
+    for (size_t k = 0; k < 2; k++) {
+      char ch = s[2 * i + k];
+      unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                   : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                   : ch >= 'A' && ch <= 'F' ? (unsigned)(ch - 'A' + 10)
+                                            : 16;
+      if (d > 15)
+        return -1;
+      v = v * 16 + d;
+    }
+    out[i] = (uint8_t)v;
+  }
+  return 0;
+}
+
+static int cmd_purge(const cmd_t *cmd, int argc, char **argv) {
+  ops_opts_t x;
+  int rc = ops_scan(cmd, &argc, argv, &x);
+  if (rc >= 0)
+    return rc;
+  common_t o;
+  int first;
+  rc = parse(cmd, argc, argv, &o, "j", &first);
+  if (rc >= 0)
+    return rc;
+  size_t nids = (size_t)(argc - first);
+  if ((x.all ? 1 : 0) + (x.with ? 1 : 0) + (nids ? 1 : 0) != 1) {
+    fprintf(stderr, "synod purge: wants exactly one of --all, --with USER, "
+                    "or message IDs (try --help)\n");
+    return EXIT_USAGE;
+  }
+  if (nids > SYNOD_PURGE_IDS_MAX) {
+    fprintf(stderr, "synod purge: at most %d message ids at once\n",
+            SYNOD_PURGE_IDS_MAX);
+    return EXIT_USAGE;
+  }
+  if (x.with && synod_userid_parse(x.with, NULL, NULL) != 0) {
+    fprintf(stderr, "synod purge: --with wants a user id (local@relay), not "
+                    "'%s'\n",
+            x.with);
+    return EXIT_USAGE;
+  }
+  uint8_t(*ids)[16] = NULL;
+  if (nids) {
+    ids = calloc(nids, sizeof *ids);
+    if (!ids)
+      return EXIT_FAIL;
+    for (size_t i = 0; i < nids; i++)
+      if (unhex16(ids[i], argv[first + (int)i]) != 0) {
+        fprintf(stderr, "synod purge: '%s' is not a message id (32 hex "
+                        "digits, as 'synod send' and 'synod recv --json' "
+                        "show them)\n",
+                argv[first + (int)i]);
+        free(ids);
+        return EXIT_USAGE;
+      }
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c) {
+    free(ids);
+    return EXIT_FAIL;
+  }
+  synod_purge_result_t res;
+  synod_purge_scope_t scope = x.all    ? SYNOD_PURGE_ALL
+                              : x.with ? SYNOD_PURGE_CONVERSATION
+                                       : SYNOD_PURGE_IDS;
+  int lrc = synod_client_purge(c, scope, x.with, (const uint8_t(*)[16])ids,
+                               nids, &o.net, &res);
+  const char *home = strchr(synod_client_user_id(c), '@') + 1;
+  if (lrc == 0 && o.json) {
+    printf("{\"relay\":");
+    json_str(stdout, home);
+    printf(",\"scope\":\"%s\",\"deleted\":%llu}\n",
+           x.all ? "all" : x.with ? "conversation" : "ids",
+           (unsigned long long)res.deleted);
+  } else if (lrc == 0) {
+    printf("%s: deleted %llu message%s at the home relay %s", 
+           synod_client_user_id(c), (unsigned long long)res.deleted,
+           res.deleted == 1 ? "" : "s", home);
+    if (x.with)
+      printf(" (between you and %s)", x.with);
+    printf("\n  it forwards the purge to its peer relays, which delete your "
+           "messages still in flight\n");
+  } else {
+    fprintf(stderr, "synod purge: the home relay %s did not purge: %s\n",
+            home,
+            lrc == SYNOD_EUNKNOWNPEER ? "it is not in the trust set"
+                                      : res.reason);
+  }
+  synod_client_close(c);
+  free(ids);
+  return lrc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
+static bool monitor_alarming(synod_monitor_status_t s) {
+  return s == SYNOD_MONITOR_FOREIGN || s == SYNOD_MONITOR_EQUIVOCATED ||
+         s == SYNOD_MONITOR_REFUSED_US;
+}
+
+static void hex_out(FILE *out, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    fprintf(out, "%02x", p[i]);
+}
+
+static void monitor_print(FILE *out, const synod_client_t *c,
+                          const synod_monitor_result_t *res, bool json) {
+  uint64_t now = (uint64_t)time(NULL);
+  if (json) {
+    fprintf(out, "{\"user\":");
+    json_str(out, synod_client_user_id(c));
+    fprintf(out, ",\"time\":%llu,\"alarm\":%s,\"relays\":[",
+            (unsigned long long)now, res->alarm ? "true" : "false");
+    for (size_t i = 0; i < res->nrelays; i++) {
+      const synod_monitor_report_t *r = &res->relays[i];
+      fprintf(out, "%s{\"relay\":", i ? "," : "");
+      json_str(out, r->relay_name);
+      fprintf(out, ",\"status\":\"%s\",\"alarm\":%s",
+              synod_monitor_status_name(r->status),
+              monitor_alarming(r->status) ? "true" : "false");
+      if (r->said) {
+        fprintf(out, ",\"version\":%llu,\"head_hash\":\"",
+                (unsigned long long)r->version);
+        hex_out(out, r->head_hash, sizeof r->head_hash);
+        fprintf(out, "\",\"time\":%llu", (unsigned long long)r->time);
+      }
+      if (r->error) {
+        fprintf(out, ",\"error\":\"%s\",\"reason\":", synod_err_name(r->error));
+        json_str(out, r->reason);
+      }
+      if (r->has_foreign_key) {
+        fprintf(out, ",\"foreign_key\":\"");
+        hex_out(out, r->foreign_key, sizeof r->foreign_key);
+        fprintf(out, "\"");
+      }
+      if (r->answer_body) {
+        fprintf(out, ",\"answer_body\":\"");
+        hex_out(out, r->answer_body, r->answer_body_len);
+        fprintf(out, "\",\"answer_signature\":\"");
+        hex_out(out, r->answer_signature, sizeof r->answer_signature);
+        fprintf(out, "\"");
+      }
+      fprintf(out, "}");
+    }
+    fprintf(out, "]}\n");
+    fflush(out);
+    return;
+  }
+  char when[32];
+  utc(when, now);
+  fprintf(out, "%s at %s: %s\n", synod_client_user_id(c), when,
+          res->alarm ? "ALARM: a relay serves a key for you that you did not "
+                       "sign, or refuses yours"
+                     : "no relay serves a key for you that you did not sign");
+  fprintf(out, "  %-16s %-12s %-22s %s\n", "RELAY", "STATUS", "HOLDS",
+          "DETAIL");
+  for (size_t i = 0; i < res->nrelays; i++) {
+    const synod_monitor_report_t *r = &res->relays[i];
+    char said[40] = "-", hh[17];
+    if (r->said && r->version) {
+      hex(hh, r->head_hash, 8);
+      snprintf(said, sizeof said, "v%llu %s", (unsigned long long)r->version,
+               hh);
+    } else if (r->said) {
+      snprintf(said, sizeof said, "no announcement");
+    }
+    fprintf(out, "  %-16s %-12s %-22s %s%s\n", r->relay_name,
+            synod_monitor_status_name(r->status), said,
+            monitor_alarming(r->status) ? "ALARM " : "",
+            r->error || r->status != SYNOD_MONITOR_OK ? r->reason : "");
+  }
+  for (size_t i = 0; i < res->nrelays; i++) {
+    const synod_monitor_report_t *r = &res->relays[i];
+    if (!monitor_alarming(r->status))
+      continue;
+    fprintf(out, "\nevidence from %s (%s):\n", r->relay_name,
+            synod_monitor_status_name(r->status));
+    if (r->has_foreign_key) {
+      char fp[80];
+      fingerprint(fp, r->foreign_key);
+      fprintf(out, "  identity key you did not sign: %s\n", fp);
+    }
+    if (r->answer_body) {
+      fprintf(out, "  the relay's signed answer (body, hex):\n    ");
+      hex_out(out, r->answer_body, r->answer_body_len);
+      fprintf(out, "\n  its signature (hex):\n    ");
+      hex_out(out, r->answer_signature, sizeof r->answer_signature);
+      fprintf(out, "\n");
+    }
+  }
+  bool behind = false;
+  for (size_t i = 0; i < res->nrelays; i++)
+    behind |= res->relays[i].status == SYNOD_MONITOR_BEHIND ||
+              res->relays[i].status == SYNOD_MONITOR_MISSING;
+  if (behind)
+    fprintf(out, "  some relays lack your newest announcement; 'synod "
+                 "register' publishes it again\n");
+  fflush(out);
+}
+
+static int cmd_monitor(const cmd_t *cmd, int argc, char **argv) {
+  ops_opts_t x;
+  int rc = ops_scan(cmd, &argc, argv, &x);
+  if (rc >= 0)
+    return rc;
+  common_t o;
+  int first;
+  rc = parse(cmd, argc, argv, &o, "j", &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc) {
+    fprintf(stderr, "synod monitor: takes no operands\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  for (;;) {
+    synod_monitor_result_t res;
+    int lrc = synod_client_monitor(c, &o.net, &res);
+    if (lrc != 0) {
+      fprintf(stderr, "synod monitor: %s\n", synod_strerror(lrc));
+      synod_monitor_result_free(&res);
+      rc = EXIT_FAIL;
+      break;
+    }
+    monitor_print(stdout, c, &res, o.json);
+    int alarm = res.alarm;
+    synod_monitor_result_free(&res);
+    if (alarm) {
+      fprintf(stderr, "synod monitor: ALARM: see the evidence above; keep "
+                      "it, and warn your contacts to compare safety "
+                      "numbers with you\n");
+      rc = EXIT_REFUSED;
+      break;
+    }
+    if (x.once) {
+      rc = EXIT_OK;
+      break;
+    }
+    sleep(x.interval);
+  }
+  synod_client_close(c);
+  return rc;
+}
+
+static int cmd_keys_devices(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "j", &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc) {
+    fprintf(stderr, "synod keys devices: takes no operands\n");
+    return EXIT_USAGE;
+  }
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  size_t n = 0;
+  uint64_t reg = 0;
+  synod_client_devices(c, NULL, 0, &n, &reg);
+  synod_client_device_t *d = calloc(n ? n : 1, sizeof *d);
+  if (!d) {
+    synod_client_close(c);
+    return EXIT_FAIL;
+  }
+  synod_client_devices(c, d, n, &n, &reg);
+  uint8_t ik[SYNOD_ED25519_PUBLIC_BYTES];
+  synod_client_identity_key(c, ik);
+  if (o.json) {
+    char key[65];
+    hex(key, ik, sizeof ik);
+    printf("{\"user\":");
+    json_str(stdout, synod_client_user_id(c));
+    printf(",\"identity_key\":\"%s\",\"registered_version\":%llu,"
+           "\"devices\":[",
+           key, (unsigned long long)reg);
+    for (size_t i = 0; i < n; i++) {
+      hex(key, d[i].x25519_key, sizeof d[i].x25519_key);
+      printf("%s{\"device_id\":%u,\"name\":", i ? "," : "",
+             (unsigned)d[i].device_id);
+      json_str(stdout, d[i].name);
+      printf(",\"key\":\"%s\",\"created\":%llu,\"current\":%s}", key,
+             (unsigned long long)d[i].created, d[i].current ? "true" : "false");
+    }
+    printf("]}\n");
+  } else {
+    char fp[80];
+    fingerprint(fp, ik);
+    printf("%s\n  identity key fingerprint: %s\n", synod_client_user_id(c), fp);
+    if (reg)
+      printf("  newest announcement signed: version %llu\n",
+             (unsigned long long)reg);
+    else
+      printf("  not registered yet: 'synod register' publishes these keys\n");
+    printf("  %-6s %-20s %-24s %s\n", "ID", "NAME", "CREATED",
+           "DEVICE KEY (X25519)");
+    for (size_t i = 0; i < n; i++) {
+      char when[32], key[65];
+      utc(when, d[i].created);
+      hex(key, d[i].x25519_key, sizeof d[i].x25519_key);
+      printf("  %-6u %-20s %-24s %s%s\n", (unsigned)d[i].device_id,
+             d[i].name, when, key, d[i].current ? "  (this device)" : "");
+    }
+  }
+  free(d);
+  synod_client_close(c);
+  return EXIT_OK;
+}
+
 /* --- the table ------------------------------------------------------------ */
 
 static const cmd_t commands[] = {
@@ -1216,6 +1588,52 @@ static const cmd_t commands[] = {
      "      --confirm        mark the pinned key verified\n" COMMON_OPTIONS
          EXIT_NOTE(", 3 refused by policy (USER's key has no\n"
                    "quorum)")},
+    {"purge", cmd_purge, "delete your messages stored at the relays",
+     "usage: synod purge (--all | --with USER | ID...) [--json] [-H DIR]\n"
+     "\n"
+     "Asks your home relay to delete messages stored for you, by a request\n"
+     "signed with your identity key: --all every message; --with USER the\n"
+     "messages between you and USER; ID... the messages with these ids (32\n"
+     "hex digits each, as 'synod send' and 'synod recv --json' show them).\n"
+     "It covers messages waiting for you, those you sent to its other users\n"
+     "and those you sent that it has not handed on yet, received up to now;\n"
+     "later messages are not touched. It prints how many it deleted, and\n"
+     "forwards the purge to its peer relays, which delete your messages\n"
+     "still in flight there.\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "      --all            delete every message\n"
+     "      --with USER      delete the conversation with USER\n"
+     "  -j, --json           print JSON instead\n" COMMON_OPTIONS EXIT_NOTE(
+         " (1 also when the relay refused)")},
+    {"monitor", cmd_monitor, "check that no relay serves a key you did not sign",
+     "usage: synod monitor [--once] [--interval SECONDS] [--json] [-H DIR]\n"
+     "\n"
+     "Asks every trusted relay what it holds for your own user and compares\n"
+     "it with the announcements this profile signed. Prints per relay: ok\n"
+     "(your newest announcement), behind or missing ('synod register'\n"
+     "fixes that), unreachable, bad-answer, or an ALARM: foreign (the relay\n"
+     "serves an announcement you did not sign: someone may be receiving\n"
+     "your messages), equivocated (your key signed two announcements for\n"
+     "one version: it may be stolen), or refused-us (your home relay no\n"
+     "longer accepts your key). On an alarm it prints the evidence (the\n"
+     "foreign key and the relay's signed answer, verifiable by anyone with\n"
+     "the relay's key) and exits 3. Without --once it checks again every\n"
+     "--interval seconds (default 300) until interrupted (Ctrl-C).\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "      --once           check once and exit\n"
+     "      --interval S     seconds between checks (default 300)\n"
+     "  -j, --json           one JSON object per check\n" COMMON_OPTIONS
+         EXIT_NOTE(", 3 ALARM (the evidence is printed)")},
+    {"keys devices", cmd_keys_devices, "list this profile's device keys",
+     "usage: synod keys devices [--json] [-H DIR]\n"
+     "\n"
+     "Shows your identity key's fingerprint, the newest announcement this\n"
+     "profile signed, and the device keys of the profile (messages to you\n"
+     "are encrypted to these): id, name, creation time and the X25519 key.\n"
+     "A profile holds one device key today: this device's.\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "  -j, --json           print JSON instead\n" COMMON_OPTIONS EXIT_NOTE(
+         "")},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -1246,7 +1664,8 @@ static void usage(FILE *out) {
                "\n"
                "exit status: 0 success, 1 failure, 2 usage error, 3 refused by "
                "policy\n"
-               "(a key without quorum, a message that failed verification)\n");
+               "(a key without quorum, a message that failed verification,\n"
+               "a monitor alarm)\n");
 }
 
 /* Number of words of name matched by argv[0..argc), or 0. */

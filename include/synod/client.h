@@ -465,4 +465,58 @@ SYNOD_WUR int
 synod_client_safety_number(const synod_client_t *c, const char *user_id,
                            char out[static SYNOD_SAFETY_NUMBER_MAX]);
 
+/* --- purge and devices (client/ops.c) ------------------------------------- */
+
+typedef enum synod_purge_scope {
+  SYNOD_PURGE_ALL = 1,          /* every message stored for us */
+  SYNOD_PURGE_CONVERSATION = 2, /* those between us and one peer */
+  SYNOD_PURGE_IDS = 3,          /* those with the listed message ids */
+} synod_purge_scope_t;
+
+#define SYNOD_PURGE_IDS_MAX 4096
+
+typedef struct synod_purge_result {
+  uint64_t deleted; /* envelopes the home relay deleted (PurgeResult) */
+  int error;        /* 0, or the relay's refusal / the network's failure */
+  char reason[SYNOD_CLIENT_REASON_MAX]; /* the relay's or network's */
+} synod_purge_result_t;
+
+/*
+ * Asks our home relay to delete messages stored for us (proto/README.md
+ * 9): a PurgeBody {our user id, scope, peer (CONVERSATION only), ids (IDS
+ * only, 16 bytes each, at most SYNOD_PURGE_IDS_MAX), time = opts->now or
+ * now} signed by our identity key, sent as Purge in one session. The relay
+ * deletes, among messages it received up to that second, our inbox, the
+ * ciphertext we sent to its other users and our outbound messages not yet
+ * accepted by a peer, and forwards the purge to its peers (which delete
+ * the in-flight messages of ours they hold; not counted here). *res is
+ * always filled. Returns 0 when the relay answered PurgeResult (then
+ * res->deleted), else res->error: the relay's refusal (SYNOD_EVERIFY,
+ * SYNOD_EDENIED, SYNOD_EAGAIN...), SYNOD_ETIMEDOUT, SYNOD_EIO,
+ * SYNOD_EBADKEY; SYNOD_EUNKNOWNPEER when the home relay is not in the
+ * trust set; SYNOD_EINVAL (bad scope, peer or ids), SYNOD_ENOMEM.
+ */
+SYNOD_WUR int synod_client_purge(synod_client_t *c, synod_purge_scope_t scope,
+                                 const char *peer, const uint8_t (*ids)[16],
+                                 size_t nids,
+                                 const synod_client_net_opts_t *opts,
+                                 synod_purge_result_t *res);
+
+typedef struct synod_client_device {
+  uint32_t device_id;
+  char name[SYNOD_CLIENT_NAME_MAX + 1];
+  uint8_t x25519_key[SYNOD_X25519_BYTES];
+  uint64_t created;
+  int current; /* 1: the key of this device (the profile's own) */
+} synod_client_device_t;
+
+/*
+ * The device keys of our profile, up to max into out (may be NULL when max
+ * is 0); *n receives how many there are. A profile holds one device key
+ * today: its own. *registered (may be NULL) receives the newest
+ * announcement version this profile signed, 0 before the first register.
+ */
+void synod_client_devices(const synod_client_t *c, synod_client_device_t *out,
+                          size_t max, size_t *n, uint64_t *registered);
+
 #endif
