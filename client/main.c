@@ -24,6 +24,8 @@
 #include "synod/crypto.h"
 #include "synod/err.h"
 
+#include "chat.h"
+
 #define EXIT_OK      0
 #define EXIT_FAIL    1
 #define EXIT_USAGE   2
@@ -1025,6 +1027,80 @@ static int cmd_recv(const cmd_t *cmd, int argc, char **argv) {
   return st.rejected || st.held ? EXIT_REFUSED : EXIT_OK;
 }
 
+/* --- chat ----------------------------------------------------------------- */
+
+typedef struct chat_state {
+  unsigned k;
+} chat_state_t;
+
+/* After each line sent in the chat: a key change is said, a refusal says
+ * why; the chat goes on either way. */
+static void chat_sent(void *arg, const char *user, int rc,
+                      const synod_send_result_t *res) {
+  const chat_state_t *st = arg;
+  const synod_quorum_result_t *d = &res->lookup.decision;
+  if (rc == 0 && d->relays && d->flags != SYNOD_QUORUM_UNCHANGED)
+    print_decision(stdout, user, &res->lookup, NULL, 0, st->k);
+  if (rc == 0)
+    return;
+  char why[SYNOD_QUORUM_REASON_MAX + 512];
+  if (d->error != 0 && d->relays)
+    plain_refusal(why, sizeof why, user, &res->lookup, st->k);
+  else
+    snprintf(why, sizeof why, "%s%s%s", synod_strerror(rc),
+             res->reason[0] ? ": " : "", res->reason);
+  printf("! not sent: %s\n", why);
+}
+
+static int cmd_chat(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "", &first);
+  if (rc >= 0)
+    return rc;
+  if (argc - first != 1) {
+    fprintf(stderr, "synod chat: wants one USER (local@relay)\n");
+    return EXIT_USAGE;
+  }
+  const char *user = argv[first];
+  synod_client_t *c = open_profile(&o);
+  if (!c)
+    return EXIT_FAIL;
+  chat_state_t st = {0};
+  (void)synod_client_trust(c, NULL, &st.k);
+  /* The key first: a change (a reset above all) is said before anything
+   * is sent; a refusal too, and the chat starts anyway (receiving works,
+   * each send says why it is refused). */
+  synod_client_pin_t old;
+  int had_pin = synod_client_pin_get(c, user, &old) == 0;
+  synod_lookup_result_t lr;
+  int lrc = synod_client_lookup(c, user, &o.net, &lr);
+  const synod_quorum_result_t *d = &lr.decision;
+  if (lrc == SYNOD_EINVAL) {
+    fprintf(stderr, "synod chat: '%s' is not a user id (local@relay)\n", user);
+    synod_lookup_result_free(&lr);
+    synod_client_close(c);
+    return EXIT_USAGE;
+  }
+  if (d->relays &&
+      (lrc != 0 || d->flags != SYNOD_QUORUM_UNCHANGED ||
+       (had_pin && memcmp(old.pin.identity_key, d->pin.identity_key, 32) != 0)))
+    print_decision(stdout, user, &lr, &old, had_pin, st.k);
+  else if (lrc == 0) {
+    char fp[80];
+    fingerprint(fp, d->pin.identity_key);
+    printf("%s: key %s%s\n", user, fp,
+           d->pin.verified ? " (verified)" : " (not verified: 'synod verify')");
+  } else {
+    fprintf(stderr, "synod chat: %s\n", synod_strerror(lrc));
+  }
+  synod_lookup_result_free(&lr);
+  rc = chat_run(c, user, &o.net, chat_sent, &st);
+  if (rc != 0)
+    fprintf(stderr, "synod chat: %s\n", synod_strerror(rc));
+  synod_client_close(c);
+  return rc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 /* --- verify --------------------------------------------------------------- */
 
 static int cmd_verify(const cmd_t *cmd, int argc, char **argv) {
@@ -1574,6 +1650,27 @@ static const cmd_t commands[] = {
      "  -f, --follow         keep waiting for new messages (Ctrl-C stops)\n"
      "  -j, --json           one JSON object per message\n" COMMON_OPTIONS
          EXIT_NOTE(", 3 some message was rejected or held")},
+    {"chat", cmd_chat, "chat with a contact in the terminal",
+     "usage: synod chat USER [-H DIR]\n"
+     "\n"
+     "An interactive line chat with USER. First looks USER's key up by\n"
+     "quorum (as 'synod lookup'): a first contact, a key change and above\n"
+     "all a reset are shown before anything is sent; a refusal too (the\n"
+     "chat starts anyway: each line then says why it was not sent).\n"
+     "Each line typed is sent as 'synod send' sends it, when Enter is\n"
+     "pressed; a line refused (no quorum, relay down) says why and the\n"
+     "chat goes on. Messages arrive while you type, verified as 'synod\n"
+     "recv' verifies them, shown as \"[HH:MM] USER: text\" above the line\n"
+     "being typed, and then deleted from the relay; messages from others\n"
+     "are shown too, marked \"(not in this chat)\", rather than lost.\n"
+     "\n"
+     "keys: Enter sends; Backspace, Ctrl-U (line), Ctrl-W (word) edit;\n"
+     "/quit, Ctrl-D on an empty line or Ctrl-C leave. Start a line with\n"
+     "// to send one that begins with /. Standard input that is not a\n"
+     "terminal: each line is sent, end of input leaves.\n"
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS EXIT_NOTE(
+         "; leaving with /quit, Ctrl-D\n"
+         "or Ctrl-C is 0, a chat that could not start 1")},
     {"verify", cmd_verify, "compare a contact's key in person (safety number)",
      "usage: synod verify USER [--confirm] [-H DIR]\n"
      "\n"

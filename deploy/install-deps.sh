@@ -8,7 +8,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libuv1-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libinih-dev postgresql-15 postgresql-client-15)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcunit1-dev libjson-c-dev)
+  pkgs+=(libcunit1-dev libjson-c-dev tmux)
 fi
 
 missing=()

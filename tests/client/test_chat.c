@@ -1,0 +1,270 @@
+/*
+ * Suite client.chat: `synod chat` driven in a real terminal, tmux on a
+ * private socket, against real relays and a real PostgreSQL (three relays
+ * of three operators, k = 2). What the screen shows is what is checked:
+ * a line typed in alice's chat reaches bob (`synod recv`); bob's
+ * messages appear in alice's chat while she types, above her unfinished
+ * line, which is drawn again intact; a send refused for lack of quorum
+ * (two relays down) says why and the chat goes on; /quit and Ctrl-C end
+ * it with status 0.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "harness.h"
+
+#ifndef SYNOD_CLI_BIN
+#error "SYNOD_CLI_BIN: the synod binary"
+#endif
+#ifndef SYNOD_TMUX
+#define SYNOD_TMUX ""
+#endif
+
+#define OUT_MAX 65536
+
+typedef struct user {
+  char root[256];
+  char home[300];
+  char pass[300];
+} user_t;
+
+static void user_make(user_t *u, const char *name) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(u->root, sizeof u->root, "%s/synod-chat-%s.XXXXXX",
+           tmp && *tmp ? tmp : "/tmp", name);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(u->root));
+  snprintf(u->home, sizeof u->home, "%s/home", u->root);
+  snprintf(u->pass, sizeof u->pass, "%s/pass", u->root);
+  FILE *f = fopen(u->pass, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fprintf(f, "correct horse %s\n", name);
+  fclose(f);
+  chmod(u->pass, 0600);
+}
+
+static void user_free(user_t *u) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", u->root);
+  if (system(cmd) != 0)
+    fprintf(stderr, "cannot remove %s\n", u->root);
+}
+
+/* Runs a shell command, its stdout and stderr into out (may be NULL);
+ * returns the exit status. */
+static int run(char *out, const char *cmd) {
+  FILE *p = popen(cmd, "r");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  char sink[4096];
+  size_t n = 0, r;
+  if (out) {
+    n = fread(out, 1, OUT_MAX - 1, p);
+    out[n] = '\0';
+  } else {
+    while ((r = fread(sink, 1, sizeof sink, p)) > 0)
+      ;
+  }
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* `synod ARGS` as u (args already shell-quoted). */
+static int synod(const user_t *u, char *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int synod(const user_t *u, char *out, const char *fmt, ...) {
+  char args[4096], cmd[5000];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof cmd,
+           "SYNOD_HOME='%s' SYNOD_PASSPHRASE_FILE='%s' '%s' %s 2>&1 "
+           "</dev/null",
+           u->home, u->pass, SYNOD_CLI_BIN, args);
+  int rc = run(out, cmd);
+  fprintf(stderr, "$ synod %s\n%s[exit %d]\n", args, out, rc);
+  return rc;
+}
+
+static void init_user(user_t *u, fixture_t *fx, fixture_relay_t *home,
+                      const char *local, char *out) {
+  char code[FIXTURE_CODE_MAX], relays[2048] = "";
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(home, local, code), 0);
+  for (size_t i = 0; i < fixture_relay_count(fx); i++) {
+    fixture_relay_t *r = fixture_relay_at(fx, i);
+    size_t l = strlen(relays);
+    snprintf(relays + l, sizeof relays - l, " --relay '%s=%s,%s,%s'",
+             fixture_relay_name(r), fixture_relay_address(r),
+             fixture_relay_key_line(r), fixture_relay_operator(r));
+  }
+  int rc = synod(u, out, "init --user %s@%s --code %s --device chat%s", local,
+                 fixture_relay_name(home), code, relays);
+  for (int i = 0; i < 50 && rc != 0; i++) {
+    usleep(100000);
+    rc = synod(u, out, "enroll --code %s", code);
+  }
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+  CU_ASSERT_EQUAL_FATAL(synod(u, out, "register"), 0);
+}
+
+/* --- the terminal: tmux on a private socket ------------------------------- */
+
+static char sock[64];
+
+/* tmux ARGS (shell-quoted), output into out (may be NULL). */
+static int tmux(char *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int tmux(char *out, const char *fmt, ...) {
+  char args[4096], cmd[5000];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof cmd, "'%s' -L '%s' %s 2>&1", SYNOD_TMUX, sock, args);
+  return run(out, cmd);
+}
+
+/* Starts `synod chat PEER` as u in a 120x30 terminal named session; the
+ * pane then prints the exit status and stays. */
+static void chat_start(const user_t *u, const char *session, const char *peer) {
+  CU_ASSERT_EQUAL(
+      tmux(NULL,
+           "new-session -d -s %s -x 120 -y 30 \"SYNOD_HOME='%s' "
+           "SYNOD_PASSPHRASE_FILE='%s' '%s' chat %s; echo chat-exit-\\$?; "
+           "sleep 600\"",
+           session, u->home, u->pass, SYNOD_CLI_BIN, peer),
+      0);
+}
+
+/* Waits up to seconds for every string of want (NULL-ended) on the screen
+ * of session; the screen is left in out. */
+static bool screen_shows(const char *session, char *out, int seconds,
+                         const char *const *want) {
+  for (int i = 0; i < seconds * 10; i++) {
+    tmux(out, "capture-pane -p -t %s", session);
+    bool all = true;
+    for (const char *const *w = want; *w; w++)
+      all = all && strstr(out, *w) != NULL;
+    if (all)
+      return true;
+    usleep(100000);
+  }
+  fprintf(stderr, "--- screen of %s, waiting for '%s'...:\n%s---\n", session,
+          want[0], out);
+  return false;
+}
+
+#define SHOWS(session, out, seconds, ...)                                      \
+  screen_shows(session, out, seconds, (const char *const[]){__VA_ARGS__, NULL})
+
+/* Waits up to seconds for bob's `synod recv` to show text. */
+static bool recv_shows(const user_t *u, char *out, int seconds,
+                       const char *text) {
+  for (int i = 0; i < seconds; i++) {
+    if (synod(u, out, "recv") == 0 && strstr(out, text))
+      return true;
+    sleep(1);
+  }
+  return false;
+}
+
+static void test_chat(void) {
+  if (!*SYNOD_TMUX || access(SYNOD_TMUX, X_OK) != 0) {
+    fprintf(stderr, "tmux not found: run deploy/install-deps.sh --test and "
+                    "configure again\n");
+    CU_FAIL_FATAL("tmux is missing");
+  }
+  snprintf(sock, sizeof sock, "synodtest-chat-%ld", (long)getpid());
+  fixture_t *fx = NULL;
+  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, "chat"), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1),
+                  *rc = fixture_relay_at(fx, 2);
+  char *out = malloc(OUT_MAX), *scr = malloc(OUT_MAX);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(scr);
+  user_t alice, bob;
+  user_make(&alice, "alice");
+  user_make(&bob, "bob");
+  init_user(&alice, fx, ra, "alice", out);
+  init_user(&bob, fx, rb, "bob", out);
+
+  CU_ASSERT_EQUAL(synod(&alice, out, "chat --help"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "/quit"));
+  CU_ASSERT_EQUAL(synod(&alice, out, "chat"), 2);
+  CU_ASSERT_EQUAL(synod(&alice, out, "--help"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "chat "));
+
+  /* The key is announced before anything is sent: a first contact. */
+  chat_start(&alice, "a", "bob@relay-b");
+  CU_ASSERT_FATAL(SHOWS("a", scr, 30, "first contact", "Chat with bob@relay-b"));
+
+  /* A line typed reaches bob. */
+  tmux(NULL, "send-keys -t a -l 'hello bob from the chat'");
+  tmux(NULL, "send-keys -t a Enter");
+  CU_ASSERT(SHOWS("a", scr, 20, "alice@relay-a: hello bob from the chat"));
+  CU_ASSERT(recv_shows(&bob, out, 20, "hello bob from the chat"));
+
+  /* Bob's message appears in alice's chat. */
+  CU_ASSERT_EQUAL(synod(&bob, out, "send alice@relay-a 'hi alice'"), 0);
+  CU_ASSERT(SHOWS("a", scr, 20, "] bob@relay-b: hi alice"));
+
+  /* ...also while she is typing: above her line, which stays whole. */
+  tmux(NULL, "send-keys -t a -l 'half a lin'");
+  CU_ASSERT(SHOWS("a", scr, 10, "> half a lin"));
+  CU_ASSERT_EQUAL(synod(&bob, out, "send alice@relay-a 'while you type'"), 0);
+  CU_ASSERT(SHOWS("a", scr, 20, "] bob@relay-b: while you type\n> half a lin"));
+  tmux(NULL, "send-keys -t a -l 'e, finished'");
+  tmux(NULL, "send-keys -t a Enter");
+  CU_ASSERT(SHOWS("a", scr, 20, "alice@relay-a: half a line, finished"));
+  CU_ASSERT(recv_shows(&bob, out, 20, "half a line, finished"));
+
+  /* Two relays down: the send is refused with the reason, the chat goes
+   * on. */
+  CU_ASSERT_EQUAL(fixture_relay_stop(rb), 0);
+  CU_ASSERT_EQUAL(fixture_relay_stop(rc), 0);
+  tmux(NULL, "send-keys -t a -l 'nobody will vouch'");
+  tmux(NULL, "send-keys -t a Enter");
+  CU_ASSERT(SHOWS("a", scr, 30, "! not sent: bob@relay-b's key cannot be "
+                                "confirmed"));
+  fprintf(stderr, "--- alice's screen:\n%s---\n", scr);
+  tmux(NULL, "send-keys -t a -l '/quit'");
+  tmux(NULL, "send-keys -t a Enter");
+  CU_ASSERT(SHOWS("a", scr, 20, "chat-exit-0"));
+
+  /* Ctrl-C leaves cleanly too (the chat starts while the key has no
+   * quorum, and says so). */
+  chat_start(&alice, "b", "bob@relay-b");
+  CU_ASSERT(SHOWS("b", scr, 30, "REFUSED", "Chat with bob@relay-b"));
+  tmux(NULL, "send-keys -t b C-c");
+  CU_ASSERT(SHOWS("b", scr, 20, "chat-exit-0"));
+
+  tmux(NULL, "kill-server");
+  free(out);
+  free(scr);
+  user_free(&alice);
+  user_free(&bob);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
+static CU_TestInfo chat_tests[] = {
+    {"terminal", test_chat},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"chat", NULL, NULL, NULL, fixture_teardown, chat_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}
