@@ -1,0 +1,434 @@
+/*
+ * Suite client.cli_adv: the refusals and warnings a user meets, through
+ * the `synod` command itself, against real relays and a real PostgreSQL
+ * (three relays of three operators, k = 2; issue 5, "Tests"). Lies are
+ * made as test_directory.c makes them: with a relay's own key file and
+ * database, never by weakening the relay's code.
+ *  - a lying relay: relay-c serves a substituted key for bob; `synod
+ *    lookup` still accepts bob's key with 2 of 3 (exit 0) and its table
+ *    names relay-c with its failure status;
+ *  - a key reset: bob's home operator rebinds his account to a key of its
+ *    own and publishes a reset; alice's next `synod lookup` and carol's
+ *    next `synod send` warn of it, and the verified mark (`synod verify
+ *    --confirm` earlier) is gone.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "harness.h"
+#include "synod/announce.h"
+#include "synod/client.h"
+#include "synod/keyfile.h"
+#include "synod/statement.h"
+#include "synod/wire.h"
+#include "tclient.h"
+
+#ifndef SYNOD_CLI_BIN
+#error "SYNOD_CLI_BIN: the synod binary"
+#endif
+
+#define OUT_MAX 65536
+#define T_MS 10000
+
+static uint64_t now_s(void) {
+  return (uint64_t)time(NULL);
+}
+
+/* --- users driven through the command ------------------------------------- */
+
+typedef struct user {
+  char root[256];
+  char home[300];
+  char pass[300];
+  char passphrase[64];
+} user_t;
+
+static void user_make(user_t *u, const char *name) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(u->root, sizeof u->root, "%s/synod-adv-%s.XXXXXX",
+           tmp && *tmp ? tmp : "/tmp", name);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(u->root));
+  snprintf(u->home, sizeof u->home, "%s/home", u->root);
+  snprintf(u->pass, sizeof u->pass, "%s/pass", u->root);
+  snprintf(u->passphrase, sizeof u->passphrase, "correct horse %s", name);
+  FILE *f = fopen(u->pass, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fprintf(f, "%s\n", u->passphrase);
+  fclose(f);
+  chmod(u->pass, 0600);
+}
+
+static void user_free(user_t *u) {
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", u->root);
+  if (system(cmd) != 0)
+    fprintf(stderr, "cannot remove %s\n", u->root);
+}
+
+/* Runs `synod ARGS` as u (args already shell-quoted), its stdout and
+ * stderr into out; returns the exit status. */
+static int synod(const user_t *u, char *out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int synod(const user_t *u, char *out, const char *fmt, ...) {
+  char args[4096], cmd[5000];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  snprintf(cmd, sizeof cmd,
+           "SYNOD_HOME='%s' SYNOD_PASSPHRASE_FILE='%s' '%s' %s 2>&1 "
+           "</dev/null",
+           u->home, u->pass, SYNOD_CLI_BIN, args);
+  FILE *p = popen(cmd, "r");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  size_t n = fread(out, 1, OUT_MAX - 1, p);
+  out[n] = '\0';
+  int st = pclose(p);
+  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  fprintf(stderr, "$ synod %s\n%s[exit %d]\n", args, out, rc);
+  return rc;
+}
+
+/* init with the whole trust set and the code; enrolment retried while the
+ * relay is not ready for it yet. */
+static void init_user(user_t *u, fixture_t *fx, fixture_relay_t *home,
+                      const char *local, char *out) {
+  char code[FIXTURE_CODE_MAX], relays[2048] = "";
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(home, local, code), 0);
+  for (size_t i = 0; i < fixture_relay_count(fx); i++) {
+    fixture_relay_t *r = fixture_relay_at(fx, i);
+    size_t l = strlen(relays);
+    snprintf(relays + l, sizeof relays - l, " --relay '%s=%s,%s,%s'",
+             fixture_relay_name(r), fixture_relay_address(r),
+             fixture_relay_key_line(r), fixture_relay_operator(r));
+  }
+  int rc = synod(u, out, "init --user %s@%s --code %s --device cli%s", local,
+                 fixture_relay_name(home), code, relays);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "created the profile"));
+  for (int i = 0; i < 50 && rc != 0; i++) {
+    usleep(100000);
+    rc = synod(u, out, "enroll --code %s", code);
+  }
+  CU_ASSERT_EQUAL_FATAL(rc, 0);
+}
+
+/* The line of out that names relay (as a table row: two spaces, then the
+ * name), copied into line; false when there is none. */
+static bool row_of(const char *out, const char *relay, char *line, size_t n) {
+  char key[80];
+  snprintf(key, sizeof key, "\n  %s ", relay);
+  const char *p = strstr(out, key);
+  if (!p)
+    return false;
+  p += 1;
+  size_t l = strcspn(p, "\n");
+  snprintf(line, n, "%.*s", (int)l, p);
+  return true;
+}
+
+/* --- lies, made with an operator's means (as test_directory.c) ------------ */
+
+static void hexs(char *out, const uint8_t *in, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+static void sql(fixture_relay_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void sql(fixture_relay_t *r, const char *fmt, ...) {
+  char q[16384];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(q, sizeof q, fmt, ap);
+  va_end(ap);
+  CU_ASSERT_EQUAL_FATAL(fixture_pg_query(fixture_relay_pg(r), q, NULL, 0), 0);
+}
+
+/* An announcement of user by key sk (one random device key). */
+static void announce(synod_announcement_t *a, const char *user,
+                     uint64_t version, const uint8_t *prev_hash, int reset,
+                     const uint8_t sk[32]) {
+  synod_device_t d = {.device_id = 1, .name = "not bob's"};
+  uint8_t dsk[32];
+  CU_ASSERT_EQUAL_FATAL(synod_x25519_keygen(d.x25519_key, dsk), 0);
+  synod_announce_params_t p = {.user_id = user,
+                               .devices = &d,
+                               .ndevices = 1,
+                               .version = version,
+                               .time = now_s(),
+                               .prev_hash = prev_hash,
+                               .reset = reset};
+  CU_ASSERT_EQUAL_FATAL(synod_announce_sign(a, &p, sk, NULL), 0);
+}
+
+/* Writes a (with a countersignature by relay_sk in the name of home) into
+ * r's database as the head of user at its version, replacing what r held
+ * there: the relay will serve it, signing its answers with its own key. */
+static void db_plant(fixture_relay_t *r, const char *user, uint64_t version,
+                     const synod_announcement_t *a, const char *home,
+                     const uint8_t relay_sk[32], const uint8_t id_pk[32]) {
+  synod_countersig_info_t ci;
+  memset(&ci, 0, sizeof ci);
+  snprintf(ci.user_id, sizeof ci.user_id, "%s", user);
+  ci.version = version;
+  CU_ASSERT_EQUAL_FATAL(
+      synod_announce_hash(ci.announcement_hash, a->body, a->body_len), 0);
+  snprintf(ci.relay_name, sizeof ci.relay_name, "%s", home);
+  ci.time = now_s();
+  synod_signed_t cs;
+  CU_ASSERT_EQUAL_FATAL(synod_countersig_sign(&cs, &ci, relay_sk), 0);
+  char h[65], k[65], sg[129], csg[129], *body = malloc(2 * a->body_len + 1),
+                                        *cbody = malloc(2 * cs.body_len + 1);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cbody);
+  hexs(h, ci.announcement_hash, 32);
+  hexs(k, id_pk, 32);
+  hexs(sg, a->signature, 64);
+  hexs(csg, cs.signature, 64);
+  hexs(body, a->body, a->body_len);
+  hexs(cbody, cs.body, cs.body_len);
+  sql(r, "DELETE FROM announcements WHERE user_id = '%s' AND version >= %llu",
+      user, (unsigned long long)version);
+  sql(r,
+      "DELETE FROM countersignatures WHERE user_id = '%s' AND version >= %llu",
+      user, (unsigned long long)version);
+  sql(r,
+      "INSERT INTO announcements (user_id, version, hash, body, signature,"
+      " identity_key, signed_at) VALUES ('%s', %llu, '\\x%s', '\\x%s',"
+      " '\\x%s', '\\x%s', %llu)",
+      user, (unsigned long long)version, h, body, sg, k,
+      (unsigned long long)now_s());
+  sql(r,
+      "INSERT INTO countersignatures (user_id, version, hash, relay, body,"
+      " signature) VALUES ('%s', %llu, '\\x%s', '%s', '\\x%s', '\\x%s')",
+      user, (unsigned long long)version, h, home, cbody, csg);
+  free(body);
+  free(cbody);
+  synod_signed_free(&cs);
+}
+
+/* Publish of a by a session c (with the home countersignature cs when not
+ * NULL); the PublishResult frame when asked for. */
+static int publish(tclient_t *c, const synod_announcement_t *a,
+                   Synod__V1__Countersignature *cs, Synod__V1__Frame **res) {
+  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+  Synod__V1__Publish p = SYNOD__V1__PUBLISH__INIT;
+  Synod__V1__Announcement w;
+  synod_announcement_lend(&w, a);
+  f.body_case = SYNOD__V1__FRAME__BODY_PUBLISH;
+  f.publish = &p;
+  p.announcement = &w;
+  Synod__V1__Countersignature *csp[1] = {cs};
+  if (cs) {
+    p.countersignatures = csp;
+    p.n_countersignatures = 1;
+  }
+  Synod__V1__Frame *ans = NULL;
+  int rc = tclient_request(c, &f, &ans, T_MS);
+  if (rc == 0 && res)
+    *res = ans;
+  else
+    synod_wire_free(ans);
+  return rc;
+}
+
+/* --- the suites ------------------------------------------------------------
+ */
+
+/* relay-c's operator substitutes bob's key in its database (another
+ * identity key, under a countersignature it made up): the first lookup of
+ * bob takes the honest key with 2 of 3 and names relay-c. */
+static void test_liar(void) {
+  fixture_t *fx = NULL;
+  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, "cli_adv_liar"), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1),
+                  *rc = fixture_relay_at(fx, 2);
+  char *out = malloc(OUT_MAX), line[512];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+  user_t alice, bob;
+  user_make(&alice, "alice");
+  user_make(&bob, "bob");
+  init_user(&alice, fx, ra, "alice", out);
+  init_user(&bob, fx, rb, "bob", out);
+  CU_ASSERT_EQUAL_FATAL(synod(&bob, out, "register"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "held by 3 of 3 relays"));
+  CU_ASSERT_EQUAL_FATAL(synod(&alice, out, "register"), 0);
+
+  uint8_t epk[32], esk[32], fpk[32], fsk[32];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(epk, esk), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(fpk, fsk), 0);
+  synod_announcement_t evil;
+  announce(&evil, "bob@relay-b", 1, NULL, 0, esk);
+  db_plant(rc, "bob@relay-b", 1, &evil, "relay-b", fsk, epk);
+  synod_announcement_free(&evil);
+
+  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "bob@relay-b: ACCEPTED, version 1"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "vouched for by 2 operators"));
+  CU_ASSERT_FATAL(row_of(out, "relay-c", line, sizeof line));
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(line, synod_relay_status_name(SYNOD_RELAY_BAD_COUNTERSIGNATURE)));
+  CU_ASSERT_PTR_NOT_NULL(strstr(line, fixture_relay_operator(rc)));
+  CU_ASSERT_FATAL(row_of(out, "relay-a", line, sizeof line));
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(line, synod_relay_status_name(SYNOD_RELAY_AGREED)));
+  CU_ASSERT_FATAL(row_of(out, "relay-b", line, sizeof line));
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(line, synod_relay_status_name(SYNOD_RELAY_AGREED)));
+  /* --json says the same. */
+  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verdict\":\"accepted\""));
+  char want[128];
+  snprintf(want, sizeof want, "\"relay\":\"relay-c\",\"operator\":\"%s\","
+           "\"status\":\"%s\"",
+           fixture_relay_operator(rc),
+           synod_relay_status_name(SYNOD_RELAY_FORKED));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+  /* A send still goes: to the key the quorum accepted. */
+  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b despite the liar"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b"));
+  int rrc = 0;
+  for (int i = 0; i < 50; i++) {
+    rrc = synod(&bob, out, "recv");
+    if (strstr(out, "despite the liar"))
+      break;
+    usleep(100000);
+  }
+  CU_ASSERT_EQUAL(rrc, 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "despite the liar"));
+
+  free(out);
+  user_free(&alice);
+  user_free(&bob);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
+/* bob's home operator rebinds his account to a key of its own and
+ * publishes a reset through all three relays: alice (who verified bob)
+ * and carol are warned at their next lookup or send, the verified mark is
+ * gone. */
+static void test_reset(void) {
+  fixture_t *fx = NULL;
+  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, "cli_adv_reset"), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1),
+                  *rc = fixture_relay_at(fx, 2);
+  char *out = malloc(OUT_MAX);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+  user_t alice, bob, carol;
+  user_make(&alice, "alice");
+  user_make(&bob, "bob");
+  user_make(&carol, "carol");
+  init_user(&alice, fx, ra, "alice", out);
+  init_user(&bob, fx, rb, "bob", out);
+  init_user(&carol, fx, rc, "carol", out);
+  CU_ASSERT_EQUAL_FATAL(synod(&bob, out, "register"), 0);
+
+  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "first contact"));
+  CU_ASSERT_EQUAL(synod(&alice, out, "verify bob@relay-b --confirm"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "now marked verified"));
+  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":true"));
+  CU_ASSERT_EQUAL(synod(&carol, out, "send bob@relay-b hello before"), 0);
+  CU_ASSERT_EQUAL(synod(&carol, out, "verify bob@relay-b --confirm"), 0);
+
+  /* The hash of bob's version 1, as alice pinned it. */
+  synod_client_t *ac = NULL;
+  CU_ASSERT_EQUAL_FATAL(synod_client_open(&ac, alice.home, alice.passphrase,
+                                          strlen(alice.passphrase)),
+                        0);
+  synod_client_pin_t pin;
+  CU_ASSERT_EQUAL_FATAL(synod_client_pin_get(ac, "bob@relay-b", &pin), 0);
+  CU_ASSERT(pin.pin.verified);
+  uint8_t v1_hash[32];
+  memcpy(v1_hash, pin.pin.hash, 32);
+  synod_client_close(ac);
+
+  /* The operator of relay-b: rebind the account, publish a reset. */
+  uint8_t epk[32], esk[32];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(epk, esk), 0);
+  char ek[65];
+  hexs(ek, epk, 32);
+  sql(rb, "UPDATE accounts SET identity_key = '\\x%s' WHERE name = 'bob'", ek);
+  tclient_t *evil_home = NULL;
+  CU_ASSERT_EQUAL_FATAL(tclient_connect(&evil_home, fixture_relay_port(rb),
+                                        fixture_relay_public_key(rb),
+                                        "bob@relay-b", esk, NULL, T_MS),
+                        0);
+  synod_announcement_t evil;
+  announce(&evil, "bob@relay-b", 2, v1_hash, 1, esk);
+  Synod__V1__Frame *res = NULL;
+  CU_ASSERT_EQUAL_FATAL(publish(evil_home, &evil, NULL, &res), 0);
+  fixture_relay_t *others[2] = {ra, rc};
+  for (size_t i = 0; i < 2; i++) {
+    tclient_t *v = NULL;
+    CU_ASSERT_EQUAL_FATAL(tclient_connect(&v, fixture_relay_port(others[i]),
+                                          fixture_relay_public_key(others[i]),
+                                          "bob@relay-b", esk, NULL, T_MS),
+                          0);
+    CU_ASSERT_EQUAL(
+        publish(v, &evil, res->publish_result->countersignature, NULL), 0);
+    tclient_close(v);
+  }
+  synod_wire_free(res);
+  tclient_close(evil_home);
+  synod_announcement_free(&evil);
+
+  /* alice's next lookup: accepted, but loudly; not verified any more. */
+  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "ACCEPTED, version 2"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "WARNING: bob@relay-b's key was RESET"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "no longer marked verified"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "vouched for by:"));
+  CU_ASSERT_PTR_NULL(strstr(out, "(verified)"));
+  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":false"));
+  CU_ASSERT_EQUAL(synod(&alice, out, "verify bob@relay-b"), 0);
+  CU_ASSERT_PTR_NULL(strstr(out, "is verified"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "--confirm"));
+
+  /* carol's next send says it before it says "sent". */
+  CU_ASSERT_EQUAL(synod(&carol, out, "send bob@relay-b hello after"), 0);
+  const char *warn = strstr(out, "WARNING: bob@relay-b's key was RESET");
+  const char *sent = strstr(out, "sent to bob@relay-b");
+  CU_ASSERT_PTR_NOT_NULL(warn);
+  CU_ASSERT_PTR_NOT_NULL(sent);
+  CU_ASSERT(warn && sent && warn < sent);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "no longer marked verified"));
+  CU_ASSERT_EQUAL(synod(&carol, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":false"));
+
+  free(out);
+  user_free(&alice);
+  user_free(&bob);
+  user_free(&carol);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
+static CU_TestInfo adv_tests[] = {
+    {"lying_relay", test_liar},
+    {"key_reset", test_reset},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"cli_adv", NULL, NULL, NULL, fixture_teardown, adv_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}
