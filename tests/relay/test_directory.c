@@ -64,7 +64,17 @@ static int publish(tclient_t *c, const synod_announcement_t *a,
   p.countersignatures = cs;
   p.n_countersignatures = ncs;
   Synod__V1__Frame *ans = NULL;
-  int rc = tclient_request(c, &f, &ans, T_MS);
+  int rc;
+  /* "Try later" (a relay whose database connection is still coming up, or
+   * whose chain changed under it) is retried, as a real client does. */
+  for (int i = 0;; i++) {
+    rc = tclient_request(c, &f, &ans, T_MS);
+    if (rc != SYNOD_EAGAIN || i == 50)
+      break;
+    tclient_run_for(c, 100);
+  }
+  if (rc != 0)
+    fprintf(stderr, "publish: %s\n", synod_err_name(rc));
   if (rc == 0) {
     CU_ASSERT_EQUAL(ans->body_case, SYNOD__V1__FRAME__BODY_PUBLISH_RESULT);
     if (result)
