@@ -1545,6 +1545,78 @@ static int cmd_keys_devices(const cmd_t *cmd, int argc, char **argv) {
   return EXIT_OK;
 }
 
+/* The register table: which relays took our announcement. */
+static void print_publish(const synod_client_t *c,
+                          const synod_register_result_t *res, int lrc) {
+  printf("%s: announcement version %llu %s\n", synod_client_user_id(c),
+         (unsigned long long)res->version,
+         lrc == 0 ? "countersigned by the home relay" : "NOT published");
+  printf("  %-16s %-20s %s\n", "RELAY", "OPERATOR", "RESULT");
+  for (size_t i = 0; i < res->nrelays; i++) {
+    const synod_publish_report_t *p = &res->relays[i];
+    printf("  %-16s %-20s %s%s%s%s\n", p->relay_name, p->operator_name,
+           synod_publish_status_name(p->status), p->reason[0] ? " (" : "",
+           p->reason, p->reason[0] ? ")" : "");
+  }
+  printf("  held by %zu of %zu relays\n", res->accepted, res->nrelays);
+}
+
+static int cmd_keys_rotate(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, "", &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc) {
+    fprintf(stderr, "synod keys rotate: takes no operands\n");
+    return EXIT_USAGE;
+  }
+  /* One passphrase for both: it opens the profile and re-seals its keys. */
+  char pass[PASS_MAX];
+  size_t plen = 0;
+  if (get_pass(pass, &plen, false) != 0)
+    return EXIT_FAIL;
+  synod_client_t *c = NULL;
+  int lrc = synod_client_open(&c, o.home, pass, plen);
+  if (lrc != 0) {
+    synod_wipe(pass, sizeof pass);
+    fprintf(stderr, "synod keys rotate: cannot open the profile %s: %s\n",
+            o.home ? o.home : "(default)",
+            lrc == SYNOD_EDECRYPT ? "wrong passphrase, or the key file was "
+                                    "altered"
+                                  : synod_strerror(lrc));
+    return EXIT_FAIL;
+  }
+  uint8_t old[SYNOD_X25519_BYTES], now[SYNOD_X25519_BYTES];
+  synod_client_device_key(c, old);
+  lrc = synod_client_rotate_device_key(c, pass, plen, NULL);
+  synod_wipe(pass, sizeof pass);
+  if (lrc != 0) {
+    fprintf(stderr,
+            "synod keys rotate: the device key was not changed: %s\n",
+            synod_strerror(lrc));
+    synod_client_close(c);
+    return EXIT_FAIL;
+  }
+  synod_client_device_key(c, now);
+  char ho[65], hn[65];
+  hex(ho, old, sizeof old);
+  hex(hn, now, sizeof now);
+  printf("%s: new device key (X25519)\n  old: %s\n  new: %s\n",
+         synod_client_user_id(c), ho, hn);
+  synod_register_result_t res;
+  lrc = synod_client_register(c, SYNOD_REGISTER_NEXT, &o.net, &res);
+  print_publish(c, &res, lrc);
+  if (lrc != 0)
+    fprintf(stderr,
+            "synod keys rotate: the new key is saved, but the home relay did "
+            "not take the announcement (%s); run 'synod register' to publish "
+            "it\n",
+            synod_strerror(lrc));
+  synod_register_result_free(&res);
+  synod_client_close(c);
+  return lrc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 /* --- the table ------------------------------------------------------------ */
 
 static const cmd_t commands[] = {
@@ -1721,6 +1793,21 @@ static const cmd_t commands[] = {
      "      --interval S     seconds between checks (default 300)\n"
      "  -j, --json           one JSON object per check\n" COMMON_OPTIONS
          EXIT_NOTE(", 3 ALARM (the evidence is printed)")},
+    {"keys rotate", cmd_keys_rotate, "replace this device's key and publish it",
+     "usage: synod keys rotate [-H DIR]\n"
+     "\n"
+     "Makes a new device key (X25519) for this profile, re-seals the\n"
+     "profile's keys with the passphrase (the file is replaced atomically;\n"
+     "on failure the old key stays), then registers the next announcement\n"
+     "version with the new key, signed by your identity key (continuity:\n"
+     "contacts see a key change, not a reset), and shows which relays took\n"
+     "it. Senders use the new key from their next lookup. Messages already\n"
+     "sealed to the old key cannot be read afterwards: run 'synod recv'\n"
+     "first. When the home relay cannot be reached, the new key is kept and\n"
+     "'synod register' publishes it later.\n"
+     "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS EXIT_NOTE(
+         " (1 also when the new key was saved but\n"
+         "not published)")},
     {"keys devices", cmd_keys_devices, "list this profile's device keys",
      "usage: synod keys devices [--json] [-H DIR]\n"
      "\n"

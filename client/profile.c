@@ -508,6 +508,41 @@ void synod_client_device_key(const synod_client_t *c,
   memcpy(pk, c->device_pk, SYNOD_X25519_BYTES);
 }
 
+int synod_client_rotate_device_key(synod_client_t *c, const char *pass,
+                                   size_t passlen,
+                                   const synod_keyfile_kdf_t *kdf) {
+  if (!c || !pass || passlen == 0)
+    return SYNOD_EINVAL;
+  /* The passphrase must be the profile's: the keys file is re-sealed
+   * with it, so a typo here would change the passphrase silently. */
+  uint8_t payload[KEYS_LEN], nsk[SYNOD_X25519_BYTES], npk[SYNOD_X25519_BYTES];
+  size_t n = 0;
+  char *path = pfile_path(c->dir, KEYS_FILE);
+  if (!path)
+    return SYNOD_ENOMEM;
+  int rc = synod_keyfile_read_sealed(payload, sizeof payload, &n, path, pass,
+                                     passlen);
+  if (rc == 0 && (n != KEYS_LEN || memcmp(payload, KEYS_MAGIC, 8) != 0 ||
+                  memcmp(payload + 8, c->identity_sk, 32) != 0 ||
+                  memcmp(payload + 72, c->mac_key, 32) != 0))
+    rc = SYNOD_EVERIFY;
+  if (rc == 0 && (synod_x25519_keygen(npk, nsk) != 0))
+    rc = SYNOD_ECRYPTO;
+  if (rc == 0) {
+    memcpy(payload + 40, nsk, 32);
+    rc = synod_keyfile_write_sealed(path, payload, sizeof payload, pass,
+                                    passlen, kdf, SYNOD_KEYFILE_OVERWRITE);
+  }
+  if (rc == 0) {
+    memcpy(c->device_sk, nsk, sizeof nsk);
+    memcpy(c->device_pk, npk, sizeof npk);
+  }
+  synod_wipe(payload, sizeof payload);
+  synod_wipe(nsk, sizeof nsk);
+  free(path);
+  return rc;
+}
+
 /* --- trust ---------------------------------------------------------------- */
 
 int synod_client_trust_add(synod_client_t *c, const char *name,

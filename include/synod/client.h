@@ -519,4 +519,21 @@ typedef struct synod_client_device {
 void synod_client_devices(const synod_client_t *c, synod_client_device_t *out,
                           size_t max, size_t *n, uint64_t *registered);
 
+/*
+ * Replaces this device's key (X25519) with a new one: the keys file is
+ * re-sealed with pass, which must be the profile's passphrase (it is
+ * checked against the file first: SYNOD_EDECRYPT when wrong, SYNOD_EVERIFY
+ * when the file no longer holds this profile's keys), with kdf (NULL: the
+ * default cost). The file is replaced atomically; on any error the
+ * profile keeps its old key, on disk and in c. Afterwards the profile's
+ * keys no longer match its newest announcement, so the next
+ * synod_client_register() signs the next version with the new key
+ * (continuity: the same identity key). Messages sealed to the old key
+ * and not yet received can no longer be read: receive them first.
+ * Returns 0, SYNOD_EINVAL, SYNOD_ENOMEM, SYNOD_ECRYPTO or a keyfile error.
+ */
+SYNOD_WUR int synod_client_rotate_device_key(synod_client_t *c,
+                                             const char *pass, size_t passlen,
+                                             const synod_keyfile_kdf_t *kdf);
+
 #endif

@@ -418,9 +418,85 @@ static void test_reset(void) {
   fixture_free(fx);
 }
 
+/* `synod recv` as u until out holds want (messages travel between relays
+ * asynchronously); the last exit status. */
+static int recv_until(const user_t *u, char *out, const char *want) {
+  int rc = 0;
+  for (int i = 0; i < 50; i++) {
+    rc = synod(u, out, "recv");
+    if (strstr(out, want))
+      break;
+    usleep(100000);
+  }
+  return rc;
+}
+
+/* The X25519 key `synod keys devices --json` shows, into key (65). */
+static void device_key_of(const user_t *u, char *out, char key[65]) {
+  CU_ASSERT_EQUAL_FATAL(synod(u, out, "keys devices --json"), 0);
+  const char *p = strstr(out, "\"key\":\"");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  snprintf(key, 65, "%s", p + strlen("\"key\":\""));
+}
+
+/* bob rotates his device key: the profile holds the new key, version 2 is
+ * published with continuity, alice's next send is sealed to the new key
+ * (the one bob can still open) and bob reads it. */
+static void test_rotate(void) {
+  fixture_t *fx = NULL;
+  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, "cli_adv_rotate"), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1);
+  char *out = malloc(OUT_MAX), before[65], after[65];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+  user_t alice, bob;
+  user_make(&alice, "alice");
+  user_make(&bob, "bob");
+  init_user(&alice, fx, ra, "alice", out);
+  init_user(&bob, fx, rb, "bob", out);
+  CU_ASSERT_EQUAL_FATAL(synod(&alice, out, "register"), 0);
+  CU_ASSERT_EQUAL_FATAL(synod(&bob, out, "register"), 0);
+  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b before rotation"), 0);
+  CU_ASSERT_EQUAL(recv_until(&bob, out, "before rotation"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "before rotation"));
+  device_key_of(&bob, out, before);
+
+  CU_ASSERT_EQUAL(synod(&bob, out, "keys rotate --help"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: synod keys rotate"));
+  CU_ASSERT_EQUAL(synod(&bob, out, "keys rotate extra"), 2);
+  CU_ASSERT_EQUAL(synod(&bob, out, "keys rotate"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "new device key"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "announcement version 2"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "held by 3 of 3 relays"));
+  device_key_of(&bob, out, after);
+  CU_ASSERT_NOT_EQUAL(strcmp(before, after), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"registered_version\":2"));
+  /* The profile reopens with the new key (same passphrase). */
+  CU_ASSERT_EQUAL(synod(&bob, out, "keys devices"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, after));
+
+  /* alice's next send takes version 2 (a change with continuity, no
+   * reset) and bob, who holds only the new key, reads it. */
+  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b after rotation"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "ACCEPTED, version 2"));
+  CU_ASSERT_PTR_NULL(strstr(out, "RESET"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b"));
+  CU_ASSERT_EQUAL(recv_until(&bob, out, "after rotation"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "after rotation"));
+  CU_ASSERT_PTR_NULL(strstr(out, "REJECTED"));
+
+  free(out);
+  user_free(&alice);
+  user_free(&bob);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
 static CU_TestInfo adv_tests[] = {
     {"lying_relay", test_liar},
     {"key_reset", test_reset},
+    {"keys_rotate", test_rotate},
     CU_TEST_INFO_NULL,
 };
 
