@@ -18,100 +18,14 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "cliuser.h"
 #include "harness.h"
 
-#ifndef SYNOD_CLI_BIN
-#error "SYNOD_CLI_BIN: the synod binary"
-#endif
 #ifndef SYNOD_TMUX
 #define SYNOD_TMUX ""
 #endif
 
-#define OUT_MAX 65536
-
-typedef struct user {
-  char root[256];
-  char home[300];
-  char pass[300];
-} user_t;
-
-static void user_make(user_t *u, const char *name) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(u->root, sizeof u->root, "%s/synod-chat-%s.XXXXXX",
-           tmp && *tmp ? tmp : "/tmp", name);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(u->root));
-  snprintf(u->home, sizeof u->home, "%s/home", u->root);
-  snprintf(u->pass, sizeof u->pass, "%s/pass", u->root);
-  FILE *f = fopen(u->pass, "w");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  fprintf(f, "correct horse %s\n", name);
-  fclose(f);
-  chmod(u->pass, 0600);
-}
-
-static void user_free(user_t *u) {
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", u->root);
-  if (system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", u->root);
-}
-
-/* Runs a shell command, its stdout and stderr into out (may be NULL);
- * returns the exit status. */
-static int run(char *out, const char *cmd) {
-  FILE *p = popen(cmd, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  char sink[4096];
-  size_t n = 0, r;
-  if (out) {
-    n = fread(out, 1, OUT_MAX - 1, p);
-    out[n] = '\0';
-  } else {
-    while ((r = fread(sink, 1, sizeof sink, p)) > 0)
-      ;
-  }
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-/* `synod ARGS` as u (args already shell-quoted). */
-static int synod(const user_t *u, char *out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int synod(const user_t *u, char *out, const char *fmt, ...) {
-  char args[4096], cmd[5000];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(cmd, sizeof cmd,
-           "SYNOD_HOME='%s' SYNOD_PASSPHRASE_FILE='%s' '%s' %s 2>&1 "
-           "</dev/null",
-           u->home, u->pass, SYNOD_CLI_BIN, args);
-  int rc = run(out, cmd);
-  fprintf(stderr, "$ synod %s\n%s[exit %d]\n", args, out, rc);
-  return rc;
-}
-
-static void init_user(user_t *u, fixture_t *fx, fixture_relay_t *home,
-                      const char *local, char *out) {
-  char code[FIXTURE_CODE_MAX], relays[2048] = "";
-  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(home, local, code), 0);
-  for (size_t i = 0; i < fixture_relay_count(fx); i++) {
-    fixture_relay_t *r = fixture_relay_at(fx, i);
-    size_t l = strlen(relays);
-    snprintf(relays + l, sizeof relays - l, " --relay '%s=%s,%s,%s'",
-             fixture_relay_name(r), fixture_relay_address(r),
-             fixture_relay_key_line(r), fixture_relay_operator(r));
-  }
-  int rc = synod(u, out, "init --user %s@%s --code %s --device chat%s", local,
-                 fixture_relay_name(home), code, relays);
-  for (int i = 0; i < 50 && rc != 0; i++) {
-    usleep(100000);
-    rc = synod(u, out, "enroll --code %s", code);
-  }
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-  CU_ASSERT_EQUAL_FATAL(synod(u, out, "register"), 0);
-}
+#define OUT_MAX CLI_OUT_MAX
 
 /* --- the terminal: tmux on a private socket ------------------------------- */
 
@@ -127,12 +41,12 @@ static int tmux(char *out, const char *fmt, ...) {
   vsnprintf(args, sizeof args, fmt, ap);
   va_end(ap);
   snprintf(cmd, sizeof cmd, "'%s' -L '%s' %s 2>&1", SYNOD_TMUX, sock, args);
-  return run(out, cmd);
+  return cli_run(out, cmd);
 }
 
 /* Starts `synod chat PEER` as u in a 120x30 terminal named session; the
  * pane then prints the exit status and stays. */
-static void chat_start(const user_t *u, const char *session, const char *peer) {
+static void chat_start(const cli_user_t *u, const char *session, const char *peer) {
   CU_ASSERT_EQUAL(
       tmux(NULL,
            "new-session -d -s %s -x 120 -y 30 \"SYNOD_HOME='%s' "
@@ -164,10 +78,10 @@ static bool screen_shows(const char *session, char *out, int seconds,
   screen_shows(session, out, seconds, (const char *const[]){__VA_ARGS__, NULL})
 
 /* Waits up to seconds for bob's `synod recv` to show text. */
-static bool recv_shows(const user_t *u, char *out, int seconds,
+static bool recv_shows(const cli_user_t *u, char *out, int seconds,
                        const char *text) {
   for (int i = 0; i < seconds; i++) {
-    if (synod(u, out, "recv") == 0 && strstr(out, text))
+    if (cli_synod(u, out, "recv") == 0 && strstr(out, text))
       return true;
     sleep(1);
   }
@@ -190,16 +104,18 @@ static void test_chat(void) {
   char *out = malloc(OUT_MAX), *scr = malloc(OUT_MAX);
   CU_ASSERT_PTR_NOT_NULL_FATAL(out);
   CU_ASSERT_PTR_NOT_NULL_FATAL(scr);
-  user_t alice, bob;
-  user_make(&alice, "alice");
-  user_make(&bob, "bob");
-  init_user(&alice, fx, ra, "alice", out);
-  init_user(&bob, fx, rb, "bob", out);
+  cli_user_t alice, bob;
+  cli_user_make(&alice, "alice");
+  cli_user_make(&bob, "bob");
+  cli_init_user(&alice, fx, ra, "alice", out);
+  cli_init_user(&bob, fx, rb, "bob", out);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "register"), 0);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&bob, out, "register"), 0);
 
-  CU_ASSERT_EQUAL(synod(&alice, out, "chat --help"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "chat --help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "/quit"));
-  CU_ASSERT_EQUAL(synod(&alice, out, "chat"), 2);
-  CU_ASSERT_EQUAL(synod(&alice, out, "--help"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "chat"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "--help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "chat "));
 
   /* The key is announced before anything is sent: a first contact. */
@@ -213,13 +129,13 @@ static void test_chat(void) {
   CU_ASSERT(recv_shows(&bob, out, 20, "hello bob from the chat"));
 
   /* Bob's message appears in alice's chat. */
-  CU_ASSERT_EQUAL(synod(&bob, out, "send alice@relay-a 'hi alice'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "send alice@relay-a 'hi alice'"), 0);
   CU_ASSERT(SHOWS("a", scr, 20, "] bob@relay-b: hi alice"));
 
   /* ...also while she is typing: above her line, which stays whole. */
   tmux(NULL, "send-keys -t a -l 'half a lin'");
   CU_ASSERT(SHOWS("a", scr, 10, "> half a lin"));
-  CU_ASSERT_EQUAL(synod(&bob, out, "send alice@relay-a 'while you type'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "send alice@relay-a 'while you type'"), 0);
   CU_ASSERT(SHOWS("a", scr, 20, "] bob@relay-b: while you type\n> half a lin"));
   tmux(NULL, "send-keys -t a -l 'e, finished'");
   tmux(NULL, "send-keys -t a Enter");
@@ -249,8 +165,8 @@ static void test_chat(void) {
   tmux(NULL, "kill-server");
   free(out);
   free(scr);
-  user_free(&alice);
-  user_free(&bob);
+  cli_user_free(&alice);
+  cli_user_free(&bob);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
   fixture_free(fx);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "cliuser.h"
 #include "harness.h"
 #include "synod/announce.h"
 #include "synod/client.h"
@@ -30,11 +31,7 @@
 #include "synod/wire.h"
 #include "tclient.h"
 
-#ifndef SYNOD_CLI_BIN
-#error "SYNOD_CLI_BIN: the synod binary"
-#endif
-
-#define OUT_MAX 65536
+#define OUT_MAX CLI_OUT_MAX
 #define T_MS 10000
 
 static uint64_t now_s(void) {
@@ -42,82 +39,6 @@ static uint64_t now_s(void) {
 }
 
 /* --- users driven through the command ------------------------------------- */
-
-typedef struct user {
-  char root[256];
-  char home[300];
-  char pass[300];
-  char passphrase[64];
-} user_t;
-
-static void user_make(user_t *u, const char *name) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(u->root, sizeof u->root, "%s/synod-adv-%s.XXXXXX",
-           tmp && *tmp ? tmp : "/tmp", name);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(u->root));
-  snprintf(u->home, sizeof u->home, "%s/home", u->root);
-  snprintf(u->pass, sizeof u->pass, "%s/pass", u->root);
-  snprintf(u->passphrase, sizeof u->passphrase, "correct horse %s", name);
-  FILE *f = fopen(u->pass, "w");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  fprintf(f, "%s\n", u->passphrase);
-  fclose(f);
-  chmod(u->pass, 0600);
-}
-
-static void user_free(user_t *u) {
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", u->root);
-  if (system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", u->root);
-}
-
-/* Runs `synod ARGS` as u (args already shell-quoted), its stdout and
- * stderr into out; returns the exit status. */
-static int synod(const user_t *u, char *out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int synod(const user_t *u, char *out, const char *fmt, ...) {
-  char args[4096], cmd[5000];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(cmd, sizeof cmd,
-           "SYNOD_HOME='%s' SYNOD_PASSPHRASE_FILE='%s' '%s' %s 2>&1 "
-           "</dev/null",
-           u->home, u->pass, SYNOD_CLI_BIN, args);
-  FILE *p = popen(cmd, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  size_t n = fread(out, 1, OUT_MAX - 1, p);
-  out[n] = '\0';
-  int st = pclose(p);
-  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  fprintf(stderr, "$ synod %s\n%s[exit %d]\n", args, out, rc);
-  return rc;
-}
-
-/* init with the whole trust set and the code; enrolment retried while the
- * relay is not ready for it yet. */
-static void init_user(user_t *u, fixture_t *fx, fixture_relay_t *home,
-                      const char *local, char *out) {
-  char code[FIXTURE_CODE_MAX], relays[2048] = "";
-  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(home, local, code), 0);
-  for (size_t i = 0; i < fixture_relay_count(fx); i++) {
-    fixture_relay_t *r = fixture_relay_at(fx, i);
-    size_t l = strlen(relays);
-    snprintf(relays + l, sizeof relays - l, " --relay '%s=%s,%s,%s'",
-             fixture_relay_name(r), fixture_relay_address(r),
-             fixture_relay_key_line(r), fixture_relay_operator(r));
-  }
-  int rc = synod(u, out, "init --user %s@%s --code %s --device cli%s", local,
-                 fixture_relay_name(home), code, relays);
-  CU_ASSERT_PTR_NOT_NULL(strstr(out, "created the profile"));
-  for (int i = 0; i < 50 && rc != 0; i++) {
-    usleep(100000);
-    rc = synod(u, out, "enroll --code %s", code);
-  }
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-}
 
 /* The line of out that names relay (as a table row: two spaces, then the
  * name), copied into line; false when there is none. */
@@ -254,14 +175,14 @@ static void test_liar(void) {
                   *rc = fixture_relay_at(fx, 2);
   char *out = malloc(OUT_MAX), line[512];
   CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-  user_t alice, bob;
-  user_make(&alice, "alice");
-  user_make(&bob, "bob");
-  init_user(&alice, fx, ra, "alice", out);
-  init_user(&bob, fx, rb, "bob", out);
-  CU_ASSERT_EQUAL_FATAL(synod(&bob, out, "register"), 0);
+  cli_user_t alice, bob;
+  cli_user_make(&alice, "alice");
+  cli_user_make(&bob, "bob");
+  cli_init_user(&alice, fx, ra, "alice", out);
+  cli_init_user(&bob, fx, rb, "bob", out);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&bob, out, "register"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "held by 3 of 3 relays"));
-  CU_ASSERT_EQUAL_FATAL(synod(&alice, out, "register"), 0);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "register"), 0);
 
   uint8_t epk[32], esk[32], fpk[32], fsk[32];
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(epk, esk), 0);
@@ -271,7 +192,7 @@ static void test_liar(void) {
   db_plant(rc, "bob@relay-b", 1, &evil, "relay-b", fsk, epk);
   synod_announcement_free(&evil);
 
-  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "bob@relay-b: ACCEPTED, version 1"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "vouched for by 2 operators"));
   CU_ASSERT_FATAL(row_of(out, "relay-c", line, sizeof line));
@@ -285,7 +206,7 @@ static void test_liar(void) {
   CU_ASSERT_PTR_NOT_NULL(
       strstr(line, synod_relay_status_name(SYNOD_RELAY_AGREED)));
   /* --json says the same. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verdict\":\"accepted\""));
   char want[128];
   snprintf(want, sizeof want, "\"relay\":\"relay-c\",\"operator\":\"%s\","
@@ -294,11 +215,11 @@ static void test_liar(void) {
            synod_relay_status_name(SYNOD_RELAY_FORKED));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
   /* A send still goes: to the key the quorum accepted. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b despite the liar"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b despite the liar"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b"));
   int rrc = 0;
   for (int i = 0; i < 50; i++) {
-    rrc = synod(&bob, out, "recv");
+    rrc = cli_synod(&bob, out, "recv");
     if (strstr(out, "despite the liar"))
       break;
     usleep(100000);
@@ -307,8 +228,8 @@ static void test_liar(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "despite the liar"));
 
   free(out);
-  user_free(&alice);
-  user_free(&bob);
+  cli_user_free(&alice);
+  cli_user_free(&bob);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
   fixture_free(fx);
 }
@@ -326,23 +247,23 @@ static void test_reset(void) {
                   *rc = fixture_relay_at(fx, 2);
   char *out = malloc(OUT_MAX);
   CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-  user_t alice, bob, carol;
-  user_make(&alice, "alice");
-  user_make(&bob, "bob");
-  user_make(&carol, "carol");
-  init_user(&alice, fx, ra, "alice", out);
-  init_user(&bob, fx, rb, "bob", out);
-  init_user(&carol, fx, rc, "carol", out);
-  CU_ASSERT_EQUAL_FATAL(synod(&bob, out, "register"), 0);
+  cli_user_t alice, bob, carol;
+  cli_user_make(&alice, "alice");
+  cli_user_make(&bob, "bob");
+  cli_user_make(&carol, "carol");
+  cli_init_user(&alice, fx, ra, "alice", out);
+  cli_init_user(&bob, fx, rb, "bob", out);
+  cli_init_user(&carol, fx, rc, "carol", out);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&bob, out, "register"), 0);
 
-  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "first contact"));
-  CU_ASSERT_EQUAL(synod(&alice, out, "verify bob@relay-b --confirm"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "verify bob@relay-b --confirm"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "now marked verified"));
-  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":true"));
-  CU_ASSERT_EQUAL(synod(&carol, out, "send bob@relay-b hello before"), 0);
-  CU_ASSERT_EQUAL(synod(&carol, out, "verify bob@relay-b --confirm"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "send bob@relay-b hello before"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "verify bob@relay-b --confirm"), 0);
 
   /* The hash of bob's version 1, as alice pinned it. */
   synod_client_t *ac = NULL;
@@ -387,43 +308,43 @@ static void test_reset(void) {
   synod_announcement_free(&evil);
 
   /* alice's next lookup: accepted, but loudly; not verified any more. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "ACCEPTED, version 2"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "WARNING: bob@relay-b's key was RESET"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "no longer marked verified"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "vouched for by:"));
   CU_ASSERT_PTR_NULL(strstr(out, "(verified)"));
-  CU_ASSERT_EQUAL(synod(&alice, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":false"));
-  CU_ASSERT_EQUAL(synod(&alice, out, "verify bob@relay-b"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "verify bob@relay-b"), 0);
   CU_ASSERT_PTR_NULL(strstr(out, "is verified"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "--confirm"));
 
   /* carol's next send says it before it says "sent". */
-  CU_ASSERT_EQUAL(synod(&carol, out, "send bob@relay-b hello after"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "send bob@relay-b hello after"), 0);
   const char *warn = strstr(out, "WARNING: bob@relay-b's key was RESET");
   const char *sent = strstr(out, "sent to bob@relay-b");
   CU_ASSERT_PTR_NOT_NULL(warn);
   CU_ASSERT_PTR_NOT_NULL(sent);
   CU_ASSERT(warn && sent && warn < sent);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "no longer marked verified"));
-  CU_ASSERT_EQUAL(synod(&carol, out, "lookup bob@relay-b --json"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "lookup bob@relay-b --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":false"));
 
   free(out);
-  user_free(&alice);
-  user_free(&bob);
-  user_free(&carol);
+  cli_user_free(&alice);
+  cli_user_free(&bob);
+  cli_user_free(&carol);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
   fixture_free(fx);
 }
 
 /* `synod recv` as u until out holds want (messages travel between relays
  * asynchronously); the last exit status. */
-static int recv_until(const user_t *u, char *out, const char *want) {
+static int recv_until(const cli_user_t *u, char *out, const char *want) {
   int rc = 0;
   for (int i = 0; i < 50; i++) {
-    rc = synod(u, out, "recv");
+    rc = cli_synod(u, out, "recv");
     if (strstr(out, want))
       break;
     usleep(100000);
@@ -432,8 +353,8 @@ static int recv_until(const user_t *u, char *out, const char *want) {
 }
 
 /* The X25519 key `synod keys devices --json` shows, into key (65). */
-static void device_key_of(const user_t *u, char *out, char key[65]) {
-  CU_ASSERT_EQUAL_FATAL(synod(u, out, "keys devices --json"), 0);
+static void device_key_of(const cli_user_t *u, char *out, char key[65]) {
+  CU_ASSERT_EQUAL_FATAL(cli_synod(u, out, "keys devices --json"), 0);
   const char *p = strstr(out, "\"key\":\"");
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
   snprintf(key, 65, "%s", p + strlen("\"key\":\""));
@@ -450,22 +371,22 @@ static void test_rotate(void) {
   fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1);
   char *out = malloc(OUT_MAX), before[65], after[65];
   CU_ASSERT_PTR_NOT_NULL_FATAL(out);
-  user_t alice, bob;
-  user_make(&alice, "alice");
-  user_make(&bob, "bob");
-  init_user(&alice, fx, ra, "alice", out);
-  init_user(&bob, fx, rb, "bob", out);
-  CU_ASSERT_EQUAL_FATAL(synod(&alice, out, "register"), 0);
-  CU_ASSERT_EQUAL_FATAL(synod(&bob, out, "register"), 0);
-  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b before rotation"), 0);
+  cli_user_t alice, bob;
+  cli_user_make(&alice, "alice");
+  cli_user_make(&bob, "bob");
+  cli_init_user(&alice, fx, ra, "alice", out);
+  cli_init_user(&bob, fx, rb, "bob", out);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "register"), 0);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&bob, out, "register"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b before rotation"), 0);
   CU_ASSERT_EQUAL(recv_until(&bob, out, "before rotation"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "before rotation"));
   device_key_of(&bob, out, before);
 
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys rotate --help"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys rotate --help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: synod keys rotate"));
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys rotate extra"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys rotate"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys rotate extra"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys rotate"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "new device key"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "announcement version 2"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "held by 3 of 3 relays"));
@@ -473,12 +394,12 @@ static void test_rotate(void) {
   CU_ASSERT_NOT_EQUAL(strcmp(before, after), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"registered_version\":2"));
   /* The profile reopens with the new key (same passphrase). */
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys devices"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys devices"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, after));
 
   /* alice's next send takes version 2 (a change with continuity, no
    * reset) and bob, who holds only the new key, reads it. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b after rotation"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b after rotation"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "ACCEPTED, version 2"));
   CU_ASSERT_PTR_NULL(strstr(out, "RESET"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b"));
@@ -487,8 +408,8 @@ static void test_rotate(void) {
   CU_ASSERT_PTR_NULL(strstr(out, "REJECTED"));
 
   free(out);
-  user_free(&alice);
-  user_free(&bob);
+  cli_user_free(&alice);
+  cli_user_free(&bob);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
   fixture_free(fx);
 }

@@ -17,99 +17,21 @@
 #include <unistd.h>
 
 #include "fixture.h"
+#include "cliuser.h"
 #include "harness.h"
 #include "synod/client.h"
 
-#ifndef SYNOD_CLI_BIN
-#error "SYNOD_CLI_BIN: the synod binary"
-#endif
-
-#define OUT_MAX 65536
-
-typedef struct user {
-  char root[256];
-  char home[300];
-  char pass[300];
-} user_t;
-
-static void user_make(user_t *u, const char *name) {
-  const char *tmp = getenv("TMPDIR");
-  snprintf(u->root, sizeof u->root, "%s/synod-ops-%s.XXXXXX",
-           tmp && *tmp ? tmp : "/tmp", name);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(u->root));
-  snprintf(u->home, sizeof u->home, "%s/home", u->root);
-  snprintf(u->pass, sizeof u->pass, "%s/pass", u->root);
-  FILE *f = fopen(u->pass, "w");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-  fprintf(f, "correct horse %s\n", name);
-  fclose(f);
-  chmod(u->pass, 0600);
-}
-
-static void user_free(user_t *u) {
-  char cmd[700];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", u->root);
-  if (system(cmd) != 0)
-    fprintf(stderr, "cannot remove %s\n", u->root);
-}
-
-/* Runs `synod ARGS` as u (args already shell-quoted), its stdout and
- * stderr into out; returns the exit status. */
-static int synod(const user_t *u, char *out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int synod(const user_t *u, char *out, const char *fmt, ...) {
-  char args[4096], cmd[5000];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(args, sizeof args, fmt, ap);
-  va_end(ap);
-  snprintf(cmd, sizeof cmd,
-           "SYNOD_HOME='%s' SYNOD_PASSPHRASE_FILE='%s' '%s' %s 2>&1 "
-           "</dev/null",
-           u->home, u->pass, SYNOD_CLI_BIN, args);
-  FILE *p = popen(cmd, "r");
-  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-  size_t n = fread(out, 1, OUT_MAX - 1, p);
-  out[n] = '\0';
-  int st = pclose(p);
-  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-  fprintf(stderr, "$ synod %s\n%s[exit %d]\n", args, out, rc);
-  return rc;
-}
-
-/* init with the whole trust set and the code; enrolment retried while the
- * relay is not ready for it yet. */
-static void init_user(user_t *u, fixture_t *fx, fixture_relay_t *home,
-                      const char *local, char *out) {
-  char code[FIXTURE_CODE_MAX], relays[2048] = "";
-  CU_ASSERT_EQUAL_FATAL(fixture_relay_user_add(home, local, code), 0);
-  for (size_t i = 0; i < fixture_relay_count(fx); i++) {
-    fixture_relay_t *r = fixture_relay_at(fx, i);
-    size_t l = strlen(relays);
-    snprintf(relays + l, sizeof relays - l, " --relay '%s=%s,%s,%s'",
-             fixture_relay_name(r), fixture_relay_address(r),
-             fixture_relay_key_line(r), fixture_relay_operator(r));
-  }
-  int rc = synod(u, out, "init --user %s@%s --code %s --device cli%s", local,
-                 fixture_relay_name(home), code, relays);
-  CU_ASSERT_PTR_NOT_NULL(strstr(out, "created the profile"));
-  for (int i = 0; i < 50 && rc != 0; i++) {
-    usleep(100000);
-    rc = synod(u, out, "enroll --code %s", code);
-  }
-  CU_ASSERT_EQUAL_FATAL(rc, 0);
-  CU_ASSERT_PTR_NOT_NULL(strstr(out, "enrolled"));
-}
+#define OUT_MAX CLI_OUT_MAX
 
 /* `synod purge ARGS --json` as u until the relay has deleted at least
  * want messages in all (messages travel between relays asynchronously);
  * returns the total deleted. */
-static unsigned long long purge_until(const user_t *u, char *out,
+static unsigned long long purge_until(const cli_user_t *u, char *out,
                                       const char *args,
                                       unsigned long long want) {
   unsigned long long total = 0;
   for (int i = 0; i < 50 && total < want; i++) {
-    CU_ASSERT_EQUAL(synod(u, out, "purge %s --json", args), 0);
+    CU_ASSERT_EQUAL(cli_synod(u, out, "purge %s --json", args), 0);
     const char *p = strstr(out, "\"deleted\":");
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     total += strtoull(p + 10, NULL, 10);
@@ -136,66 +58,66 @@ static void test_ops(void) {
   char *out = malloc(OUT_MAX), *all = malloc(OUT_MAX);
   CU_ASSERT_PTR_NOT_NULL_FATAL(out);
   CU_ASSERT_PTR_NOT_NULL_FATAL(all);
-  user_t alice, bob, carol;
-  user_make(&alice, "alice");
-  user_make(&bob, "bob");
-  user_make(&carol, "carol");
-  init_user(&alice, fx, ra, "alice", out);
-  init_user(&bob, fx, rb, "bob", out);
-  init_user(&carol, fx, rc, "carol", out);
+  cli_user_t alice, bob, carol;
+  cli_user_make(&alice, "alice");
+  cli_user_make(&bob, "bob");
+  cli_user_make(&carol, "carol");
+  cli_init_user(&alice, fx, ra, "alice", out);
+  cli_init_user(&bob, fx, rb, "bob", out);
+  cli_init_user(&carol, fx, rc, "carol", out);
 
   /* Help and usage errors (2, nothing done). */
-  CU_ASSERT_EQUAL(synod(&bob, out, "--help"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "--help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "purge"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "monitor"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "keys devices"));
-  CU_ASSERT_EQUAL(synod(&bob, out, "purge --help"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "purge --help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "exit status"));
-  CU_ASSERT_EQUAL(synod(&bob, out, "monitor --help"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "monitor --help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "--interval"));
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys devices --help"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys devices --help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "exit status"));
-  CU_ASSERT_EQUAL(synod(&bob, out, "purge"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "purge --all --with alice@relay-a"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "purge --with"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "purge --with nobody"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "purge not-an-id"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "monitor --interval 0"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "monitor --once extra"), 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "purge"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "purge --all --with alice@relay-a"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "purge --with"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "purge --with nobody"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "purge not-an-id"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "monitor --interval 0"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "monitor --once extra"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys"), 2);
 
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys devices"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys devices"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "not registered yet"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, " cli "));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "(this device)"));
 
-  CU_ASSERT_EQUAL(synod(&alice, out, "register"), 0);
-  CU_ASSERT_EQUAL(synod(&bob, out, "register"), 0);
-  CU_ASSERT_EQUAL(synod(&carol, out, "register"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "register"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "register"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "register"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "held by 3 of 3 relays"));
 
-  CU_ASSERT_EQUAL(synod(&bob, out, "keys devices --json"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys devices --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"registered_version\":1"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"name\":\"cli\""));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"current\":true"));
 
   /* An honest federation: every relay holds our newest announcement. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "monitor --once"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "monitor --once"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "no relay serves a key"));
   CU_ASSERT_PTR_NULL(strstr(out, "ALARM"));
-  CU_ASSERT_EQUAL(synod(&bob, out, "monitor --once --json"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "monitor --once --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"alarm\":false"));
   CU_ASSERT_EQUAL(count(out, "\"status\":\"ok\""), 3);
 
   /* --with alice removes alice's messages to bob, not carol's. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b 'alice one'"), 0);
-  CU_ASSERT_EQUAL(synod(&carol, out, "send bob@relay-b 'carol one'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b 'alice one'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "send bob@relay-b 'carol one'"), 0);
   CU_ASSERT(purge_until(&bob, out, "--with alice@relay-a", 1) == 1);
-  CU_ASSERT_EQUAL(synod(&bob, out, "purge --with alice@relay-a"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "purge --with alice@relay-a"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "deleted 0 messages"));
   all[0] = '\0';
   for (int i = 0; i < 50 && !strstr(all, "carol one"); i++) {
-    CU_ASSERT_EQUAL(synod(&bob, out, "recv --json"), 0);
+    CU_ASSERT_EQUAL(cli_synod(&bob, out, "recv --json"), 0);
     strncat(all, out, OUT_MAX - strlen(all) - 1);
     if (!strstr(all, "carol one"))
       usleep(100000);
@@ -204,24 +126,24 @@ static void test_ops(void) {
   CU_ASSERT_PTR_NULL(strstr(all, "alice one"));
 
   /* --all: everything waiting for bob is gone; recv gets nothing. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b 'alice two'"), 0);
-  CU_ASSERT_EQUAL(synod(&carol, out, "send bob@relay-b 'carol two'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b 'alice two'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "send bob@relay-b 'carol two'"), 0);
   CU_ASSERT(purge_until(&bob, out, "--all", 2) == 2);
-  CU_ASSERT_EQUAL(synod(&bob, out, "recv"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "recv"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "0 messages received"));
   CU_ASSERT_PTR_NULL(strstr(out, " two"));
 
   /* By message id, as 'synod send' printed it. */
-  CU_ASSERT_EQUAL(synod(&alice, out, "send bob@relay-b 'alice three'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b 'alice three'"), 0);
   const char *p = strstr(out, "message ");
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
   char id[40];
   snprintf(id, sizeof id, "%.32s", p + 8);
-  CU_ASSERT_EQUAL(synod(&carol, out, "send bob@relay-b 'carol three'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "send bob@relay-b 'carol three'"), 0);
   CU_ASSERT(purge_until(&bob, out, id, 1) == 1);
   all[0] = '\0';
   for (int i = 0; i < 50 && !strstr(all, "carol three"); i++) {
-    CU_ASSERT_EQUAL(synod(&bob, out, "recv --json"), 0);
+    CU_ASSERT_EQUAL(cli_synod(&bob, out, "recv --json"), 0);
     strncat(all, out, OUT_MAX - strlen(all) - 1);
     if (!strstr(all, "carol three"))
       usleep(100000);
@@ -231,9 +153,9 @@ static void test_ops(void) {
 
   free(out);
   free(all);
-  user_free(&alice);
-  user_free(&bob);
-  user_free(&carol);
+  cli_user_free(&alice);
+  cli_user_free(&bob);
+  cli_user_free(&carol);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
   fixture_free(fx);
 }
