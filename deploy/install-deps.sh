@@ -8,7 +8,11 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libuv1-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libinih-dev postgresql-15 postgresql-client-15)
 if [[ "${1:-}" == "--test" ]]; then
-  pkgs+=(libcunit1-dev libjson-c-dev tmux)
+  # CUnit and json-c for the suites, tmux to drive `synod chat`, clang and
+  # its runtime for the libFuzzer targets, testssl.sh for the TLS audit,
+  # clang-tidy, cppcheck and clang-format for the static checks.
+  pkgs+=(libcunit1-dev libjson-c-dev tmux clang libclang-rt-14-dev testssl.sh
+         clang-tidy cppcheck clang-format)
 fi
 
 missing=()

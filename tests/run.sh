@@ -6,8 +6,11 @@
 #   3. starts a private PostgreSQL on a free loopback port, exported to the
 #      tests as SYNOD_TEST_PG;
 #   4. runs every test through ctest;
-#   5. stops PostgreSQL whatever happened, and exits non-zero on any failure.
-# Extra arguments are passed to ctest (e.g. tests/run.sh -R unit.frame).
+#   5. runs the fuzz targets for a short bounded time each (tests/fuzz/);
+#   6. runs the static checks: format, clang-tidy, cppcheck (tests/static/);
+#   7. stops PostgreSQL whatever happened, and exits non-zero on any failure.
+# Extra arguments are passed to ctest (e.g. tests/run.sh -R unit.frame);
+# with arguments, the fuzz and static stages are skipped.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +41,19 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 status=0
-(cd "$build" && ctest --output-on-failure --timeout 600 "$@") || status=$?
-echo "tests/run.sh: ctest exit $status after $(( $(date +%s) - start )) s"
+stage() {
+  local name=$1 t0 rc=0
+  shift
+  t0=$(date +%s)
+  "$@" || rc=$?
+  echo "tests/run.sh: $name exit $rc in $(( $(date +%s) - t0 )) s"
+  [[ $rc -eq 0 ]] || status=1
+}
+stage ctest bash -c 'cd "$1" && shift && ctest --output-on-failure --timeout 900 "$@"' \
+  ctest "$build" "$@"
+if [[ $# -eq 0 ]]; then
+  [[ -x "$top/tests/fuzz/regress.sh" ]] && stage fuzz "$top/tests/fuzz/regress.sh"
+  [[ -x "$top/tests/static/check.sh" ]] && stage static "$top/tests/static/check.sh" "$build"
+fi
+echo "tests/run.sh: exit $status after $(( $(date +%s) - start )) s"
 exit "$status"
