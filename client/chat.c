@@ -157,8 +157,8 @@ static void child_main(synod_client_t *c, const char *peer,
   rx_t r = {.fd = fd, .peer = peer};
   unsigned delay = 1;
   for (;;) {
-    int rc = synod_client_recv(c, SYNOD_RECV_FOLLOW, on_message, &r, opts,
-                               NULL);
+    int rc =
+        synod_client_recv(c, SYNOD_RECV_FOLLOW, on_message, &r, opts, NULL);
     if (r.broken)
       break;
     if (rc == 0) { /* the relay closed the session: open another */
@@ -196,7 +196,7 @@ typedef struct term {
   struct termios saved;
   char line[LINE_MAX_BYTES + 1];
   size_t len;
-  int esc; /* 0, 1 after ESC, 2 inside a CSI / SS3 sequence */
+  int esc;  /* 0, 1 after ESC, 2 inside a CSI / SS3 sequence */
   char *in; /* the pipe's records, not yet complete */
   size_t inlen, incap;
 } term_t;
@@ -437,8 +437,8 @@ int chat_run(synod_client_t *c, const char *peer,
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0) { /* end of input */
-        if (!t->tty && t->len > 0 && (keys(t, (const unsigned char *)"\n",
-                                           1, c, peer, opts, sent, arg)))
+        if (!t->tty && t->len > 0 &&
+            (keys(t, (const unsigned char *)"\n", 1, c, peer, opts, sent, arg)))
           break;
         break;
       }

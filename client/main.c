@@ -1200,8 +1200,8 @@ static int ops_scan(const cmd_t *cmd, int *argc, char **argv, ops_opts_t *x) {
     }
     if (purge && strcmp(a, "--all") == 0) {
       x->all = true;
-    } else if (purge && (strcmp(a, "--with") == 0 ||
-                         strncmp(a, "--with=", 7) == 0)) {
+    } else if (purge &&
+               (strcmp(a, "--with") == 0 || strncmp(a, "--with=", 7) == 0)) {
       val = a[6] == '=' ? a + 7 : (i + 1 < *argc ? argv[++i] : NULL);
       if (!val || !*val) {
         fprintf(stderr, "synod purge: --with wants a USER (try --help)\n");
@@ -1273,8 +1273,9 @@ static int cmd_purge(const cmd_t *cmd, int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (x.with && synod_userid_parse(x.with, NULL, NULL) != 0) {
-    fprintf(stderr, "synod purge: --with wants a user id (local@relay), not "
-                    "'%s'\n",
+    fprintf(stderr,
+            "synod purge: --with wants a user id (local@relay), not "
+            "'%s'\n",
             x.with);
     return EXIT_USAGE;
   }
@@ -1285,9 +1286,10 @@ static int cmd_purge(const cmd_t *cmd, int argc, char **argv) {
       return EXIT_FAIL;
     for (size_t i = 0; i < nids; i++)
       if (unhex16(ids[i], argv[first + (int)i]) != 0) {
-        fprintf(stderr, "synod purge: '%s' is not a message id (32 hex "
-                        "digits, as 'synod send' and 'synod recv --json' "
-                        "show them)\n",
+        fprintf(stderr,
+                "synod purge: '%s' is not a message id (32 hex "
+                "digits, as 'synod send' and 'synod recv --json' "
+                "show them)\n",
                 argv[first + (int)i]);
         free(ids);
         return EXIT_USAGE;
@@ -1309,10 +1311,12 @@ static int cmd_purge(const cmd_t *cmd, int argc, char **argv) {
     printf("{\"relay\":");
     json_str(stdout, home);
     printf(",\"scope\":\"%s\",\"deleted\":%llu}\n",
-           x.all ? "all" : x.with ? "conversation" : "ids",
+           x.all    ? "all"
+           : x.with ? "conversation"
+                    : "ids",
            (unsigned long long)res.deleted);
   } else if (lrc == 0) {
-    printf("%s: deleted %llu message%s at the home relay %s", 
+    printf("%s: deleted %llu message%s at the home relay %s",
            synod_client_user_id(c), (unsigned long long)res.deleted,
            res.deleted == 1 ? "" : "s", home);
     if (x.with)
@@ -1320,8 +1324,7 @@ static int cmd_purge(const cmd_t *cmd, int argc, char **argv) {
     printf("\n  it forwards the purge to its peer relays, which delete your "
            "messages still in flight\n");
   } else {
-    fprintf(stderr, "synod purge: the home relay %s did not purge: %s\n",
-            home,
+    fprintf(stderr, "synod purge: the home relay %s did not purge: %s\n", home,
             lrc == SYNOD_EUNKNOWNPEER ? "it is not in the trust set"
                                       : res.reason);
   }
@@ -1536,8 +1539,8 @@ static int cmd_keys_devices(const cmd_t *cmd, int argc, char **argv) {
       char when[32], key[65];
       utc(when, d[i].created);
       hex(key, d[i].x25519_key, sizeof d[i].x25519_key);
-      printf("  %-6u %-20s %-24s %s%s\n", (unsigned)d[i].device_id,
-             d[i].name, when, key, d[i].current ? "  (this device)" : "");
+      printf("  %-6u %-20s %-24s %s%s\n", (unsigned)d[i].device_id, d[i].name,
+             when, key, d[i].current ? "  (this device)" : "");
     }
   }
   free(d);
@@ -1591,8 +1594,7 @@ static int cmd_keys_rotate(const cmd_t *cmd, int argc, char **argv) {
   lrc = synod_client_rotate_device_key(c, pass, plen, NULL);
   synod_wipe(pass, sizeof pass);
   if (lrc != 0) {
-    fprintf(stderr,
-            "synod keys rotate: the device key was not changed: %s\n",
+    fprintf(stderr, "synod keys rotate: the device key was not changed: %s\n",
             synod_strerror(lrc));
     synod_client_close(c);
     return EXIT_FAIL;
@@ -1774,7 +1776,8 @@ static const cmd_t commands[] = {
      "      --with USER      delete the conversation with USER\n"
      "  -j, --json           print JSON instead\n" COMMON_OPTIONS EXIT_NOTE(
          " (1 also when the relay refused)")},
-    {"monitor", cmd_monitor, "check that no relay serves a key you did not sign",
+    {"monitor", cmd_monitor,
+     "check that no relay serves a key you did not sign",
      "usage: synod monitor [--once] [--interval SECONDS] [--json] [-H DIR]\n"
      "\n"
      "Asks every trusted relay what it holds for your own user and compares\n"

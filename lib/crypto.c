@@ -111,8 +111,9 @@ struct synod_ed25519_signer {
   EVP_PKEY *key;
 };
 
-int synod_ed25519_signer_new(synod_ed25519_signer_t **out,
-                             const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]) {
+int synod_ed25519_signer_new(
+    synod_ed25519_signer_t **out,
+    const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]) {
   *out = NULL;
   synod_ed25519_signer_t *s = calloc(1, sizeof *s);
   if (!s)
@@ -247,7 +248,8 @@ int synod_x25519(uint8_t shared[static SYNOD_X25519_BYTES],
     goto out;
   if (!(ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL)))
     goto out;
-  if (EVP_PKEY_derive_init(ctx) != 1 || EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
+  if (EVP_PKEY_derive_init(ctx) != 1 ||
+      EVP_PKEY_derive_set_peer(ctx, peer) != 1 ||
       EVP_PKEY_derive(ctx, buf, &len) != 1 || len != sizeof buf)
     goto out;
   /* RFC 7748 section 6.1: refuse the all-zero output of a low-order point.
@@ -287,8 +289,8 @@ static int hkdf(int mode, uint8_t *out, size_t outlen, const uint8_t *key,
   EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
   OSSL_PARAM params[6], *p = params;
   *p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-  *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, sha256_name,
-                                          0);
+  *p++ =
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, sha256_name, 0);
   *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, param_in(key),
                                            keylen);
   if (saltlen)
@@ -416,8 +418,8 @@ int synod_aead_encrypt(synod_aead_t alg, uint8_t *c, const uint8_t *m,
   if (rc != 0)
     goto out;
   rc = SYNOD_ECRYPTO;
-  if (mlen && (EVP_EncryptUpdate(ctx, c, &n, m, (int)mlen) != 1 ||
-               (size_t)n != mlen))
+  if (mlen &&
+      (EVP_EncryptUpdate(ctx, c, &n, m, (int)mlen) != 1 || (size_t)n != mlen))
     goto out;
   if (EVP_EncryptFinal_ex(ctx, c + mlen, &n) != 1 || n != 0)
     goto out;
@@ -453,8 +455,8 @@ int synod_aead_decrypt(synod_aead_t alg, uint8_t *m, const uint8_t *c,
   if (rc != 0)
     goto out;
   rc = SYNOD_ECRYPTO;
-  if (mlen && (EVP_DecryptUpdate(ctx, m, &n, c, (int)mlen) != 1 ||
-               (size_t)n != mlen))
+  if (mlen &&
+      (EVP_DecryptUpdate(ctx, m, &n, c, (int)mlen) != 1 || (size_t)n != mlen))
     goto out;
   if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, SYNOD_AEAD_TAG_BYTES,
                           tag) != 1)
@@ -499,8 +501,8 @@ int synod_scrypt(uint8_t *out, size_t outlen, const char *pass, size_t passlen,
   EVP_KDF_CTX *ctx = NULL;
   EVP_KDF *kdf = EVP_KDF_fetch(NULL, "SCRYPT", NULL);
   OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
-                                        param_in(pass), passlen),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, param_in(pass),
+                                        passlen),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, param_in(salt),
                                         saltlen),
       OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n),

@@ -16,7 +16,7 @@ static const uint8_t version_label[7] = {'H', 'P', 'K', 'E', '-', 'v', '1'};
 static const uint8_t kem_suite[5] = {'K', 'E', 'M', 0x00, 0x20};
 
 #define HPKE_SUITE_BYTES 10
-#define STACK_LABELED 192 /* labeled inputs up to this size stay on the stack */
+#define STACK_LABELED    192 /* labeled inputs up to this size stay on the stack */
 
 /* suite_id for the rest: "HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) ||
  * I2OSP(aead_id, 2) (section 5.1). */
@@ -67,8 +67,8 @@ static int labeled_build(labeled_t *l, int with_len, size_t outlen,
                          const char *label, const uint8_t *data,
                          size_t datalen) {
   size_t labellen = strlen(label);
-  size_t len = (with_len ? 2 : 0) + sizeof version_label + suitelen + labellen +
-               datalen;
+  size_t len =
+      (with_len ? 2 : 0) + sizeof version_label + suitelen + labellen + datalen;
   l->buf = len <= sizeof l->stack ? l->stack : malloc(len);
   l->len = len;
   if (!l->buf)
@@ -240,8 +240,8 @@ int synod_hpke_key_schedule(
   ctx->aead = aead;
   ksc[0] = SYNOD_HPKE_MODE_BASE;
   /* mode_base: psk and psk_id are both the empty string (section 5.1.1). */
-  int rc = labeled_extract(ksc + 1, suite, sizeof suite, NULL, 0,
-                           "psk_id_hash", NULL, 0);
+  int rc = labeled_extract(ksc + 1, suite, sizeof suite, NULL, 0, "psk_id_hash",
+                           NULL, 0);
   if (rc == 0)
     rc = labeled_extract(ksc + 1 + SYNOD_SHA256_BYTES, suite, sizeof suite,
                          NULL, 0, "info_hash", info, infolen);
@@ -390,17 +390,17 @@ int synod_hpke_seal_base(uint8_t *out, synod_hpke_aead_t aead,
   int rc = synod_hpke_setup_base_s(&ctx, out, aead, info, infolen, pk_r, NULL);
   if (rc != 0)
     return rc;
-  rc = synod_hpke_seal(&ctx, out + SYNOD_HPKE_ENC_BYTES, pt, ptlen, aad,
-                       aadlen);
+  rc =
+      synod_hpke_seal(&ctx, out + SYNOD_HPKE_ENC_BYTES, pt, ptlen, aad, aadlen);
   synod_hpke_ctx_wipe(&ctx);
   if (rc != 0)
     synod_wipe(out, SYNOD_HPKE_OVERHEAD + ptlen);
   return rc;
 }
 
-int synod_hpke_open_base(uint8_t *pt, synod_hpke_aead_t aead,
-                         const uint8_t *in, size_t inlen, const uint8_t *aad,
-                         size_t aadlen, const uint8_t *info, size_t infolen,
+int synod_hpke_open_base(uint8_t *pt, synod_hpke_aead_t aead, const uint8_t *in,
+                         size_t inlen, const uint8_t *aad, size_t aadlen,
+                         const uint8_t *info, size_t infolen,
                          const uint8_t sk_r[static SYNOD_X25519_BYTES]) {
   synod_hpke_ctx_t ctx;
   if (!in)

@@ -213,8 +213,9 @@ static int lookup_sign(synod_signed_t *out, const synod_lookup_info_t *in,
   return pack_sign(out, &b.base, SYNOD_SIG_LOOKUP_ANSWER, relay_sk, signer);
 }
 
-int synod_lookup_sign(synod_signed_t *out, const synod_lookup_info_t *in,
-                      const uint8_t relay_sk[static SYNOD_ED25519_SECRET_BYTES]) {
+int synod_lookup_sign(
+    synod_signed_t *out, const synod_lookup_info_t *in,
+    const uint8_t relay_sk[static SYNOD_ED25519_SECRET_BYTES]) {
   return lookup_sign(out, in, relay_sk, NULL);
 }
 

@@ -622,10 +622,11 @@ int admin_status(const admin_cmd_t *cmd, int argc, char **argv) {
              "SELECT count(*), coalesce(sum(octet_length(envelope)), 0),"
              " coalesce(extract(epoch FROM now() - min(received_at))::bigint,"
              " -1) FROM inbox WHERE envelope IS NOT NULL");
-  out = query(cmd, conn,
-              "SELECT peer, count(*),"
-              " extract(epoch FROM now() - min(queued_at))::bigint"
-              " FROM outbox WHERE envelope IS NOT NULL GROUP BY peer ORDER BY peer");
+  out = query(
+      cmd, conn,
+      "SELECT peer, count(*),"
+      " extract(epoch FROM now() - min(queued_at))::bigint"
+      " FROM outbox WHERE envelope IS NOT NULL GROUP BY peer ORDER BY peer");
   no = query(cmd, conn, "SELECT count(*) FROM notices");
   PQclear(PQexec(conn, "COMMIT"));
   if (acc == NULL || in == NULL || out == NULL || no == NULL)

@@ -15,7 +15,7 @@
 #define DB_NO_SEG             UINT32_MAX
 /* Most distinct statements prepared on one connection; beyond, the rest
  * run unnamed (parsed and planned each time), as every statement once did. */
-#define DB_MAX_PREPARED       256u
+#define DB_MAX_PREPARED 256u
 
 /* clang-format off */
 #define container_of(ptr, type, member)                                        \

@@ -108,8 +108,7 @@ static int find_countersig(server_t *srv, const synod_announce_info_t *info,
       bad = rc;
       continue;
     }
-    if (strcmp(ci.user_id, info->user_id) == 0 &&
-        ci.version == info->version &&
+    if (strcmp(ci.user_id, info->user_id) == 0 && ci.version == info->version &&
         synod_memeq(ci.announcement_hash, info->hash, 32)) {
       *idx = i;
       return 0;
@@ -348,8 +347,9 @@ static void build_proof(dir_job_t *j, Synod__V1__EquivocationKind kind,
   int rc = synod_proof_build(&p, &v, kind, &a, &b, keys, nkeys);
   free(keys);
   if (rc != 0) {
-    synod_log(SYNOD_LOG_INFO, "conflict without a proof", "user=%s kind=%d error=%s",
-              j->info.user_id, (int)kind, synod_err_name(rc));
+    synod_log(SYNOD_LOG_INFO, "conflict without a proof",
+              "user=%s kind=%d error=%s", j->info.user_id, (int)kind,
+              synod_err_name(rc));
     return;
   }
   Synod__V1__EquivocationProof w;
@@ -373,9 +373,8 @@ static void accepted(void *data, int status, const dirstore_rows_t *const *res,
   const uint8_t *h = dirstore_rows_col(res[n - 1], 0, 0, &hlen);
   if (h && hlen == 32 && synod_memeq(h, j->info.hash, 32)) {
     if (inserted) {
-      synod_log(SYNOD_LOG_INFO, "announcement accepted",
-                "user=%s version=%llu", j->info.user_id,
-                (unsigned long long)j->info.version);
+      synod_log(SYNOD_LOG_INFO, "announcement accepted", "user=%s version=%llu",
+                j->info.user_id, (unsigned long long)j->info.version);
       kick_links(j->srv);
     }
     job_finish(j, 0, NULL);
@@ -471,7 +470,8 @@ static void state_read(void *data, int status,
                        const dirstore_rows_t *const *res, size_t n) {
   dir_job_t *j = data;
   if (status != 0 || n < 5) {
-    job_finish(j, status ? status : SYNOD_EDB, "database unavailable, try later");
+    job_finish(j, status ? status : SYNOD_EDB,
+               "database unavailable, try later");
     return;
   }
   const dirstore_rows_t *head = res[0], *at = res[1], *cs = res[2];
@@ -510,15 +510,16 @@ static void state_read(void *data, int status,
     }
     /* Two announcements for one user and version: evidence, not an
      * update. */
-    synod_log(SYNOD_LOG_WARN, "conflicting announcement", "user=%s version=%llu",
-              j->info.user_id, (unsigned long long)j->info.version);
+    synod_log(SYNOD_LOG_WARN, "conflicting announcement",
+              "user=%s version=%llu", j->info.user_id,
+              (unsigned long long)j->info.version);
     j->outstanding = 1;
     build_proof(j, SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_ANNOUNCEMENT,
                 b, bl, sg, j->body, j->body_len, j->sig);
     if (cb && csl == 64 && j->has_cs)
-      build_proof(j,
-                  SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_COUNTERSIGNATURE,
-                  cb, cbl, csg, j->cs_body, j->cs_len, j->cs_sig);
+      build_proof(
+          j, SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_COUNTERSIGNATURE,
+          cb, cbl, csg, j->cs_body, j->cs_len, j->cs_sig);
     if (--j->outstanding == 0)
       job_finish(j, SYNOD_EEQUIVOCATION,
                  "a different announcement holds this version");
@@ -709,9 +710,9 @@ static void gossip_in(server_t *srv, session_t *s, link_t *l,
   const char *peer = s ? s->peer->name : l->peer->name;
   for (size_t i = 0; i < g->n_announcements; i++) {
     const char *why = NULL;
-    int rc = job_submit(srv, s ? FROM_PEER : FROM_LINK, s, l, 0,
-                        g->announcements[i], g->countersignatures,
-                        g->n_countersignatures, i, &why);
+    int rc =
+        job_submit(srv, s ? FROM_PEER : FROM_LINK, s, l, 0, g->announcements[i],
+                   g->countersignatures, g->n_countersignatures, i, &why);
     if (rc != 0)
       synod_log(SYNOD_LOG_INFO, "gossiped announcement refused",
                 "peer=%s error=%s reason=%s", peer, synod_err_name(rc), why);
@@ -757,11 +758,10 @@ static size_t unpack_proofs(const dirstore_rows_t *rows,
 
 /* Lends the links of rows (version, body, signature, continuity, cs body,
  * cs signature) to a[] / cs[] within *room bytes; returns how many. */
-static size_t lend_links(const dirstore_rows_t *rows, Synod__V1__Announcement *a,
-                         Synod__V1__Announcement **ap,
-                         Synod__V1__Countersignature *c,
-                         Synod__V1__Countersignature **cp, size_t *ncs,
-                         size_t *room) {
+static size_t
+lend_links(const dirstore_rows_t *rows, Synod__V1__Announcement *a,
+           Synod__V1__Announcement **ap, Synod__V1__Countersignature *c,
+           Synod__V1__Countersignature **cp, size_t *ncs, size_t *room) {
   size_t n = 0;
   *ncs = 0;
   for (size_t i = 0; i < dirstore_rows_count(rows) && n < DIRSTORE_MAX_LINKS;
@@ -968,9 +968,9 @@ static void send_heads(server_t *srv, synod_conn_t *conn,
   size_t n = dirstore_rows_count(rows);
   Synod__V1__Head *h = calloc(n + 1, sizeof *h);
   Synod__V1__Head **hp = calloc(n + 1, sizeof *hp);
-  char (*users)[SYNOD_USERID_MAX + 1] = calloc(n + 1, sizeof *users);
-  size_t limit = srv->cfg->max_frame_bytes - FRAME_SLACK, bytes = 0,
-         first = 0, k = 0;
+  char(*users)[SYNOD_USERID_MAX + 1] = calloc(n + 1, sizeof *users);
+  size_t limit = srv->cfg->max_frame_bytes - FRAME_SLACK, bytes = 0, first = 0,
+         k = 0;
   for (size_t i = 0; h && hp && users && i <= n; i++) {
     size_t hl = 0, ul = 0;
     if (i < n)
@@ -1046,7 +1046,7 @@ typedef struct dir_fetch {
   struct dir_fetch *next;
   link_t *l;
   synod_conn_t *conn; /* the connection it was asked on */
-  uint64_t rid;        /* 0: waiting to be sent */
+  uint64_t rid;       /* 0: waiting to be sent */
   uint64_t from, want;
   char user[SYNOD_USERID_MAX + 1];
 } dir_fetch_t;

@@ -13,7 +13,7 @@
 
 #include "synod/err.h"
 
-#define MAX_PARAMS 16
+#define MAX_PARAMS  16
 #define MAX_RESULTS 8
 
 typedef struct params {
@@ -161,7 +161,7 @@ static char *text_array(const char *const *v, size_t n) {
   return s;
 }
 
-#define FROZEN(u)                                                            \
+#define FROZEN(u)                                                              \
   "EXISTS (SELECT 1 FROM proofs WHERE user_id = " u " AND kind IN (1, 2))"
 
 void dirstore_state(db_t *db, const char *user, uint64_t version,
@@ -172,10 +172,11 @@ void dirstore_state(db_t *db, const char *user, uint64_t version,
     return;
   params_t p = {0};
   p_text(&p, user);
-  int rc = add(op, 0,
-               "SELECT version, hash, identity_key, signed_at FROM announcements"
-               " WHERE user_id = $1::text ORDER BY version DESC LIMIT 1",
-               &p);
+  int rc =
+      add(op, 0,
+          "SELECT version, hash, identity_key, signed_at FROM announcements"
+          " WHERE user_id = $1::text ORDER BY version DESC LIMIT 1",
+          &p);
   p_int(&p, (int64_t)version);
   rc = add(op, rc,
            "SELECT hash, body, signature FROM announcements"
@@ -212,16 +213,16 @@ void dirstore_accept(db_t *db, const dirstore_link_t *in, dirstore_rows_cb cb,
     return;
   }
   params_t p = {0};
-  p_text(&p, in->user);                        /* 1 */
-  p_int(&p, (int64_t)in->version);             /* 2 */
-  p_bin(&p, in->hash, 32);                     /* 3 */
-  p_bin(&p, in->body, in->body_len);           /* 4 */
-  p_bin(&p, in->signature, 64);                /* 5 */
+  p_text(&p, in->user);                               /* 1 */
+  p_int(&p, (int64_t)in->version);                    /* 2 */
+  p_bin(&p, in->hash, 32);                            /* 3 */
+  p_bin(&p, in->body, in->body_len);                  /* 4 */
+  p_bin(&p, in->signature, 64);                       /* 5 */
   p_bin(&p, in->continuity, in->continuity ? 64 : 0); /* 6 */
-  p_bin(&p, in->identity_key, 32);             /* 7 */
-  p_int(&p, (int64_t)in->time);                /* 8 */
-  p_bin(&p, in->gossip, in->gossip_len);       /* 9 */
-  p_text(&p, peers);                           /* 10 */
+  p_bin(&p, in->identity_key, 32);                    /* 7 */
+  p_int(&p, (int64_t)in->time);                       /* 8 */
+  p_bin(&p, in->gossip, in->gossip_len);              /* 9 */
+  p_text(&p, peers);                                  /* 10 */
   /* The successor of the newest link held, and no proof freezes the user:
    * checked here, in the writing transaction, so two relay processes on
    * one database cannot both extend the same head. */
@@ -233,17 +234,17 @@ void dirstore_accept(db_t *db, const dirstore_link_t *in, dirstore_rows_cb cb,
       "   $6::bytea, $7::bytea, $8::bigint"
       "  WHERE coalesce((SELECT max(version) FROM announcements"
       "                  WHERE user_id = $1::text), 0) = $2::bigint - 1"
-      "   AND NOT " FROZEN("$1::text")
-      "  ON CONFLICT DO NOTHING RETURNING 1),"
-      " q AS (INSERT INTO peer_notices (peer, kind, body)"
-      "  SELECT unnest($10::text[]), 'gossip', $9::bytea"
-      "  WHERE $9::bytea IS NOT NULL AND EXISTS (SELECT 1 FROM ins))"
-      " SELECT count(*) FROM ins",
+      "   AND NOT " FROZEN(
+          "$1::text") "  ON CONFLICT DO NOTHING RETURNING 1),"
+                      " q AS (INSERT INTO peer_notices (peer, kind, body)"
+                      "  SELECT unnest($10::text[]), 'gossip', $9::bytea"
+                      "  WHERE $9::bytea IS NOT NULL AND EXISTS (SELECT 1 FROM ins))"
+                      " SELECT count(*) FROM ins",
       &p);
   p.n = 3;
-  p_text(&p, in->cs_relay);          /* 4 */
+  p_text(&p, in->cs_relay);           /* 4 */
   p_bin(&p, in->cs_body, in->cs_len); /* 5 */
-  p_bin(&p, in->cs_sig, 64);         /* 6 */
+  p_bin(&p, in->cs_sig, 64);          /* 6 */
   rc = add(op, rc,
            "INSERT INTO countersignatures (user_id, version, hash, relay, body,"
            " signature)"
@@ -255,8 +256,8 @@ void dirstore_accept(db_t *db, const dirstore_link_t *in, dirstore_rows_cb cb,
            &p);
   if (in->local) {
     p.n = 3;
-    p_text(&p, in->local);            /* 4 */
-    p_bin(&p, in->identity_key, 32);  /* 5 */
+    p_text(&p, in->local);           /* 4 */
+    p_bin(&p, in->identity_key, 32); /* 5 */
     /* The account follows its newest accepted announcement; a key bound
      * to another account is refused before this (dirstore_state res[4]),
      * and left alone here. */
@@ -292,14 +293,14 @@ void dirstore_put_proof(db_t *db, const dirstore_proof_t *pr,
     return;
   }
   params_t p = {0};
-  p_text(&p, pr->user);                      /* 1 */
-  p_int(&p, pr->kind);                       /* 2 */
-  p_int(&p, (int64_t)pr->version);           /* 3 */
-  p_bin(&p, pr->guilty_key, 32);             /* 4 */
-  p_text(&p, pr->guilty_relay);              /* 5 */
-  p_bin(&p, pr->proof, pr->proof_len);       /* 6 */
-  p_bin(&p, pr->gossip, pr->gossip_len);     /* 7 */
-  p_text(&p, peers);                         /* 8 */
+  p_text(&p, pr->user);                  /* 1 */
+  p_int(&p, pr->kind);                   /* 2 */
+  p_int(&p, (int64_t)pr->version);       /* 3 */
+  p_bin(&p, pr->guilty_key, 32);         /* 4 */
+  p_text(&p, pr->guilty_relay);          /* 5 */
+  p_bin(&p, pr->proof, pr->proof_len);   /* 6 */
+  p_bin(&p, pr->gossip, pr->gossip_len); /* 7 */
+  p_text(&p, peers);                     /* 8 */
   int rc = add(
       op, 0,
       "WITH ins AS (INSERT INTO proofs (user_id, kind, version, guilty_key,"

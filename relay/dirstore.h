@@ -63,8 +63,8 @@ typedef struct dirstore_link {
   const uint8_t *hash; /* 32 */
   const uint8_t *body;
   size_t body_len;
-  const uint8_t *signature; /* 64 */
-  const uint8_t *continuity; /* 64 or NULL */
+  const uint8_t *signature;    /* 64 */
+  const uint8_t *continuity;   /* 64 or NULL */
   const uint8_t *identity_key; /* 32 */
   uint64_t time;
   /* The home relay's countersignature. */

@@ -17,7 +17,9 @@ static size_t slot_of(const uint8_t *id, size_t cap) {
   return (size_t)h & (cap - 1);
 }
 
-void idset_init(idset_t *s) { memset(s, 0, sizeof *s); }
+void idset_init(idset_t *s) {
+  memset(s, 0, sizeof *s);
+}
 
 void idset_free(idset_t *s) {
   free(s->slots);
@@ -95,7 +97,8 @@ int idset_del(idset_t *s, const uint8_t id[static IDSET_ID_BYTES]) {
     if (!s->used[j])
       break;
     size_t home = slot_of(s->slots[j], s->cap);
-    int stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    int stays =
+        hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
     if (stays)
       continue;
     memcpy(s->slots[hole], s->slots[j], IDSET_ID_BYTES);

@@ -50,11 +50,15 @@ typedef struct link_state {
 static void link_connect(link_t *l);
 static void link_finish(link_t *l);
 
-static link_state_t *state(link_t *l) { return (link_state_t *)l->state; }
+static link_state_t *state(link_t *l) {
+  return (link_state_t *)l->state;
+}
 
 /* --- connection ------------------------------------------------------------------ */
 
-static void retry_cb(uv_timer_t *t) { link_connect(t->data); }
+static void retry_cb(uv_timer_t *t) {
+  link_connect(t->data);
+}
 
 static void schedule_retry(link_t *l) {
   relay_config_t *cfg = l->srv->cfg;
@@ -64,8 +68,8 @@ static void schedule_retry(link_t *l) {
     draw = (double)((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 |
                     (uint32_t)r[2] << 8 | r[3]) /
            4294967296.0;
-  uint64_t ms =
-      policy_backoff_ms(l->attempt++, cfg->retry_min_ms, cfg->retry_max_ms, draw);
+  uint64_t ms = policy_backoff_ms(l->attempt++, cfg->retry_min_ms,
+                                  cfg->retry_max_ms, draw);
   uv_timer_start(&l->timer, retry_cb, ms, 0);
 }
 
@@ -254,8 +258,9 @@ static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
     /* A request failed at the peer (its database is down, say). Start
      * over on a new connection after a backoff: everything unanswered is
      * re-sent then, and duplicates are dropped by the peer. */
-    synod_log(SYNOD_LOG_WARN, "peer refused a request", "peer=%s code=%s reason=%s",
-              l->peer->name, synod_err_name(synod_err_from_wire(f->error->code)),
+    synod_log(SYNOD_LOG_WARN, "peer refused a request",
+              "peer=%s code=%s reason=%s", l->peer->name,
+              synod_err_name(synod_err_from_wire(f->error->code)),
               f->error->reason ? f->error->reason : "");
     synod_conn_close(c, synod_err_from_wire(f->error->code));
     break;
@@ -312,8 +317,9 @@ static int send_notice(link_t *l, int64_t notice_id, const char *kind,
     return 0;
   int purge = strcmp(kind, "purge") == 0;
   ProtobufCMessage *m;
-  if (synod_wire_unpack_message(purge ? &synod__v1__purge__descriptor
-                                      : &synod__v1__delivery_failure__descriptor,
+  if (synod_wire_unpack_message(purge
+                                    ? &synod__v1__purge__descriptor
+                                    : &synod__v1__delivery_failure__descriptor,
                                 body, len, &m) != 0) {
     /* Written by this relay; unreadable means a bug. Drop it. */
     synod_log(SYNOD_LOG_ERROR, "unreadable queued notice", "peer=%s id=%lld",
@@ -427,7 +433,8 @@ static void fetch_done(void *data, int status, const store_rows_t *envs,
         idset_has(&l->inflight, id))
       state(l)->cursor = seq;
   }
-  for (size_t i = 0; i < store_rows_count(notices) && !blocked && l->conn; i++) {
+  for (size_t i = 0; i < store_rows_count(notices) && !blocked && l->conn;
+       i++) {
     size_t klen, blen;
     const uint8_t *kind = store_rows_col(notices, i, 1, &klen);
     const uint8_t *body = store_rows_col(notices, i, 2, &blen);
@@ -462,11 +469,10 @@ void link_kick(link_t *l) {
     state(l)->cursor = 0;
   l->fetching = 1;
   l->pending++;
-  store_fetch_outbox(l->srv->db, l->peer->name, state(l)->cursor,
-                     (unsigned)(l->inflight.n < l->window
-                                    ? l->window - l->inflight.n
-                                    : 0),
-                     NOTICE_WINDOW, fetch_done, l);
+  store_fetch_outbox(
+      l->srv->db, l->peer->name, state(l)->cursor,
+      (unsigned)(l->inflight.n < l->window ? l->window - l->inflight.n : 0),
+      NOTICE_WINDOW, fetch_done, l);
 }
 
 static void link_connect(link_t *l) {

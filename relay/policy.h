@@ -41,7 +41,7 @@ typedef struct policy_envelope_limits {
   size_t max_devices;        /* ciphertexts per envelope */
 } policy_envelope_limits_t;
 
-#define POLICY_MAX_DEVICES 16
+#define POLICY_MAX_DEVICES      16
 #define POLICY_MESSAGE_ID_BYTES 16
 
 /*

@@ -24,12 +24,16 @@
 #include "synod/wire.h"
 
 /* How often expired messages are looked for, and how many per round. */
-#define SWEEP_MS 1000
+#define SWEEP_MS    1000
 #define SWEEP_BATCH 256
 
-uint64_t server_now(void) { return (uint64_t)time(NULL); }
+uint64_t server_now(void) {
+  return (uint64_t)time(NULL);
+}
 
-uint64_t server_ms(server_t *srv) { return uv_now(srv->loop); }
+uint64_t server_ms(server_t *srv) {
+  return uv_now(srv->loop);
+}
 
 link_t *server_link(server_t *srv, const char *name) {
   for (size_t i = 0; i < srv->nlinks; i++)
@@ -128,7 +132,8 @@ static void sweep_done(void *data, int status, const store_expired_t *rows,
     if (r->in_outbox)
       snprintf(recipient, sizeof recipient, "%s", r->recipient);
     else
-      snprintf(recipient, sizeof recipient, "%s@%s", r->recipient, srv->cfg->name);
+      snprintf(recipient, sizeof recipient, "%s@%s", r->recipient,
+               srv->cfg->name);
     const char *relay = NULL;
     size_t llen = 0;
     if (synod_userid_parse(r->sender, &llen, &relay) != 0)
@@ -249,7 +254,8 @@ static int listen_on(server_t *srv) {
   relay_config_t *cfg = srv->cfg;
   int rc = uv_tcp_init(srv->loop, &srv->listener);
   if (rc == 0)
-    rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&cfg->listen_addr, 0);
+    rc = uv_tcp_bind(&srv->listener, (const struct sockaddr *)&cfg->listen_addr,
+                     0);
   if (rc == 0)
     rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
   if (rc != 0) {
@@ -296,8 +302,8 @@ int server_run(relay_config_t *cfg) {
     uv_close((uv_handle_t *)&srv->listener, NULL);
     goto run_out;
   }
-  db_options_t dbo = {.max_batch_ops = cfg->max_batch, .on_state = on_db_state,
-                      .data = srv};
+  db_options_t dbo = {
+      .max_batch_ops = cfg->max_batch, .on_state = on_db_state, .data = srv};
   rc = db_open(srv->loop, cfg->conninfo, &dbo, &srv->db);
   if (rc != 0) {
     fprintf(stderr, "synod-relay: database: %s\n", synod_strerror(rc));

@@ -37,24 +37,24 @@ typedef struct session_rate {
 
 struct session {
   server_t *srv;
-  synod_conn_t *conn; /* NULL once closed */
-  session_t *prev, *next;  /* server's list of sessions */
-  session_t *acct_next;    /* chain of the account's sessions */
-  int role;                /* SYNOD__V1__ROLE__ROLE_CLIENT / _RELAY, 0 */
-  int64_t account_id;      /* clients of this relay */
-  char *user;              /* client: full user id */
-  uint8_t key[32];         /* client: the identity key it authenticated with */
+  synod_conn_t *conn;     /* NULL once closed */
+  session_t *prev, *next; /* server's list of sessions */
+  session_t *acct_next;   /* chain of the account's sessions */
+  int role;               /* SYNOD__V1__ROLE__ROLE_CLIENT / _RELAY, 0 */
+  int64_t account_id;     /* clients of this relay */
+  char *user;             /* client: full user id */
+  uint8_t key[32];        /* client: the identity key it authenticated with */
   const relay_config_peer_t *peer; /* peer relays */
-  idset_t inflight;        /* delivered, not yet acknowledged */
+  idset_t inflight;                /* delivered, not yet acknowledged */
   /* Inbox position (seq) of the newest envelope in flight: the next read
    * starts after it rather than reading the window in flight again. Back
    * to 0 whenever nothing is in flight (a rescan, for a row another relay
    * process on the same database committed out of seq order). */
   int64_t cursor;
   int fetching, fetch_again;
-  uint64_t fetch_request;  /* a Fetch to answer with the next Deliver */
-  unsigned pending;        /* db ops that will call back into this session */
-  session_rate_t *rate;    /* the account's submit rate, shared by its
+  uint64_t fetch_request; /* a Fetch to answer with the next Deliver */
+  unsigned pending;       /* db ops that will call back into this session */
+  session_rate_t *rate;   /* the account's submit rate, shared by its
                             * sessions on this process */
 };
 

@@ -66,7 +66,9 @@ static void on_close(synod_conn_t *c, int status) {
   server_t *srv = s->srv;
   if (status != 0 && status != SYNOD_ECLOSED)
     synod_log(SYNOD_LOG_INFO, "session closed", "peer=%s error=%s reason=%s",
-              s->user ? s->user : s->peer ? s->peer->name : "-",
+              s->user   ? s->user
+              : s->peer ? s->peer->name
+                        : "-",
               synod_err_name(status), synod_conn_reason(c));
   acct_unlink(s);
   if (s->prev)
@@ -163,7 +165,8 @@ static void on_auth(synod_conn_t *c, int status) {
     if (!synod_memeq(peer->key, p->public_key, 32)) {
       synod_log(SYNOD_LOG_WARN, "relay with wrong key refused", "name=%s",
                 p->name);
-      (void)synod_conn_refuse(c, SYNOD_EBADKEY, "not the pinned key of this peer");
+      (void)synod_conn_refuse(c, SYNOD_EBADKEY,
+                              "not the pinned key of this peer");
       return;
     }
     s->role = SYNOD__V1__ROLE__ROLE_RELAY;
@@ -344,7 +347,8 @@ static void drain_done(void *data, int status, const store_rows_t *envs,
     if (id && idlen == 16 && seq > s->cursor && idset_has(&s->inflight, id))
       s->cursor = seq;
   }
-  for (size_t i = 0; i < store_rows_count(notices) && !blocked && s->conn; i++) {
+  for (size_t i = 0; i < store_rows_count(notices) && !blocked && s->conn;
+       i++) {
     size_t idlen, len;
     const uint8_t *id = store_rows_col(notices, i, 0, &idlen);
     const uint8_t *body = store_rows_col(notices, i, 1, &len);
@@ -382,7 +386,8 @@ static void session_kick(session_t *s) {
   }
   if (s->inflight.n >= SESSION_WINDOW && !s->fetch_request)
     return; /* acknowledgements kick again */
-  size_t room = s->inflight.n >= SESSION_WINDOW ? 0 : SESSION_WINDOW - s->inflight.n;
+  size_t room =
+      s->inflight.n >= SESSION_WINDOW ? 0 : SESSION_WINDOW - s->inflight.n;
   if (s->inflight.n == 0)
     s->cursor = 0;
   s->fetching = 1;
@@ -445,8 +450,8 @@ static void submit_done(void *data, int status, store_item_t *items, size_t n) {
     } else if (status == 0) {
       reply_error(s, sb->request_id, it->status,
                   it->status == SYNOD_EUNKNOWNUSER ? "no such recipient"
-                  : it->status == SYNOD_EQUOTA     ? "recipient's storage is full"
-                                                   : "recipient disabled");
+                  : it->status == SYNOD_EQUOTA ? "recipient's storage is full"
+                                               : "recipient disabled");
     } else {
       reply_error(s, sb->request_id, SYNOD_EAGAIN,
                   "message not stored, try later");
@@ -464,8 +469,8 @@ static void handle_submit(session_t *s, uint64_t rid, Synod__V1__Submit *m) {
     reply_error(s, rid, SYNOD_EPARSE, "submit without an envelope");
     return;
   }
-  if (policy_bucket_take(&s->rate->bucket, cfg->message_rate, cfg->message_burst,
-                         server_ms(srv)) != 0) {
+  if (policy_bucket_take(&s->rate->bucket, cfg->message_rate,
+                         cfg->message_burst, server_ms(srv)) != 0) {
     reply_error(s, rid, SYNOD_ERATE, "sending too fast, slow down");
     return;
   }
@@ -500,7 +505,8 @@ static void handle_submit(session_t *s, uint64_t rid, Synod__V1__Submit *m) {
   (void)synod_userid_parse(e.recipient, &llen, &relay);
   link_t *link = NULL;
   if (strcmp(relay, cfg->name) != 0 && !(link = server_link(srv, relay))) {
-    reply_error(s, rid, SYNOD_EUNKNOWNPEER, "no federation with the recipient's relay");
+    reply_error(s, rid, SYNOD_EUNKNOWNPEER,
+                "no federation with the recipient's relay");
     return;
   }
   submit_t *sb = calloc(1, sizeof *sb);
@@ -590,7 +596,8 @@ static void handle_ack(session_t *s, uint64_t rid, Synod__V1__DeliveryAck *m) {
   s->pending++;
   relay_config_t *cfg = s->srv->cfg;
   store_ack_inbox(s->srv->db, s->account_id, a->ids, a->n,
-                  cfg->delivered == CONFIG_RETENTION_KEEP ? cfg->keep_for_ms : 0,
+                  cfg->delivered == CONFIG_RETENTION_KEEP ? cfg->keep_for_ms
+                                                          : 0,
                   ack_done, a);
 }
 
@@ -646,8 +653,8 @@ static int check_purge(session_t *s, Synod__V1__Purge *m,
     return SYNOD_EVERIFY;
   }
   ProtobufCMessage *pm;
-  if (synod_wire_unpack_message(&synod__v1__purge_body__descriptor, m->body.data,
-                                m->body.len, &pm) != 0) {
+  if (synod_wire_unpack_message(&synod__v1__purge_body__descriptor,
+                                m->body.data, m->body.len, &pm) != 0) {
     *why = "malformed purge body";
     return SYNOD_EPARSE;
   }
@@ -1098,7 +1105,8 @@ static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
     if (member)
       handle_submit(s, rid, f->submit);
     else
-      reply_error(s, rid, SYNOD_EDENIED, "only this relay's users may send here");
+      reply_error(s, rid, SYNOD_EDENIED,
+                  "only this relay's users may send here");
     break;
   case SYNOD__V1__FRAME__BODY_DELIVERY_ACK:
     if (member)

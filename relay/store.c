@@ -107,8 +107,8 @@ static void arr_int8(arr_t *a, int64_t v) {
 }
 
 /* The ids[0..n) list as a relation, from one bytea parameter $k. */
-#define IDS_OF(k)                                                            \
-  "(SELECT substring($" k "::bytea FROM i * 16 + 1 FOR 16)"                  \
+#define IDS_OF(k)                                                              \
+  "(SELECT substring($" k "::bytea FROM i * 16 + 1 FOR 16)"                    \
   " FROM generate_series(0, octet_length($" k "::bytea) / 16 - 1) AS i)"
 
 /* --- rows ------------------------------------------------------------------ */
@@ -216,8 +216,8 @@ static void auth_done(db_t *db, db_op_t *op, int status) {
   ctx_t *c = db_op_data(op);
   store_auth_cb cb = (store_auth_cb)c->cb;
   int64_t id = 0;
-  if (status == SYNOD_EDB && c->has_code &&
-      db_op_sqlstate(op) && strcmp(db_op_sqlstate(op), "23505") == 0) {
+  if (status == SYNOD_EDB && c->has_code && db_op_sqlstate(op) &&
+      strcmp(db_op_sqlstate(op), "23505") == 0) {
     /* The key is already bound to another account. */
     status = SYNOD_EAUTH;
   } else if (status == 0) {
@@ -261,10 +261,11 @@ void store_auth_client(db_t *db, const char *local, const uint8_t pk[32],
     p.n = 2;
   }
   if (rc == 0)
-    rc = add(op,
-             "SELECT id, coalesce(identity_key = $2::bytea, false),"
-             " identity_key IS NULL, disabled FROM accounts WHERE name = $1::text",
-             &p, 0);
+    rc = add(
+        op,
+        "SELECT id, coalesce(identity_key = $2::bytea, false),"
+        " identity_key IS NULL, disabled FROM accounts WHERE name = $1::text",
+        &p, 0);
   submit_or_fail(db, op, rc);
 }
 
@@ -443,8 +444,8 @@ static int inbox_multi(const store_item_t *items, size_t n) {
 /* Appends put_inbox_multi_sql for the inbox items of items[0..n). */
 static int add_inbox_multi(db_op_t *op, const store_item_t *items, size_t n,
                            uint64_t quota_bytes) {
-  static const uint32_t oids[6] = {OID_BYTEA, OID_TEXT,  OID_TEXT,
-                                   OID_TEXT,  OID_INT8,  OID_BYTEA};
+  static const uint32_t oids[6] = {OID_BYTEA, OID_TEXT, OID_TEXT,
+                                   OID_TEXT,  OID_INT8, OID_BYTEA};
   arr_t a[6] = {{0}};
   size_t m = 0;
   for (size_t i = 0; i < n; i++)
@@ -532,8 +533,8 @@ static void fetch_done(db_t *db, db_op_t *op, int status) {
 }
 
 void store_fetch_inbox(db_t *db, int64_t account_id, int64_t after_seq,
-                       unsigned limit, unsigned notice_limit,
-                       store_fetch_cb cb, void *data) {
+                       unsigned limit, unsigned notice_limit, store_fetch_cb cb,
+                       void *data) {
   ctx_t *c = ctx_new((void *)cb, data);
   db_op_t *op = op_new(fetch_done, c, DB_OP_READONLY);
   if (!op) {
@@ -555,10 +556,11 @@ void store_fetch_inbox(db_t *db, int64_t account_id, int64_t after_seq,
                " ORDER BY seq LIMIT $2::int",
                &p, 1);
   if (rc == 0)
-    rc = add(op,
-             "SELECT message_id, body FROM notices WHERE account_id = $1::bigint"
-             " ORDER BY id LIMIT $2::int",
-             &q, 1);
+    rc =
+        add(op,
+            "SELECT message_id, body FROM notices WHERE account_id = $1::bigint"
+            " ORDER BY id LIMIT $2::int",
+            &q, 1);
   submit_or_fail(db, op, rc);
 }
 
@@ -579,11 +581,12 @@ void store_fetch_outbox(db_t *db, const char *peer, int64_t after_seq,
   params_t q = {0};
   p_text(&q, peer);
   p_int(&q, notice_limit);
-  int rc = add(op,
-               "SELECT message_id, envelope, seq FROM outbox WHERE peer = $1::text"
-               " AND envelope IS NOT NULL AND seq > $3::bigint"
-               " ORDER BY seq LIMIT $2::int",
-               &p, 1);
+  int rc =
+      add(op,
+          "SELECT message_id, envelope, seq FROM outbox WHERE peer = $1::text"
+          " AND envelope IS NOT NULL AND seq > $3::bigint"
+          " ORDER BY seq LIMIT $2::int",
+          &p, 1);
   if (rc == 0)
     rc = add(op,
              "SELECT id, kind, body FROM peer_notices WHERE peer = $1::text"
@@ -621,19 +624,18 @@ static db_op_t *count_op(store_count_cb cb, void *data) {
 /* Clears ciphertext of inbox rows chosen by `pick` (a SELECT of
  * message_id, account_id and n = octet_length(envelope) ... FOR UPDATE)
  * and gives the bytes back to each account's quota; counts the rows. */
-#define CLEAR_INBOX(pick, delivered)                                          \
-  "WITH d AS (" pick "),"                                                     \
-  " u AS (UPDATE inbox SET envelope = NULL, delivered_at = " delivered        \
-  "       FROM d WHERE inbox.message_id = d.message_id"                       \
-  "       RETURNING d.account_id, d.n),"                                      \
-  " s AS (SELECT account_id, sum(n) AS n FROM u GROUP BY account_id),"        \
-  " a AS (UPDATE accounts SET stored_bytes = greatest(0, stored_bytes - s.n)" \
-  "       FROM s WHERE accounts.id = s.account_id)"                           \
+#define CLEAR_INBOX(pick, delivered)                                           \
+  "WITH d AS (" pick "),"                                                      \
+  " u AS (UPDATE inbox SET envelope = NULL, delivered_at = " delivered         \
+  "       FROM d WHERE inbox.message_id = d.message_id"                        \
+  "       RETURNING d.account_id, d.n),"                                       \
+  " s AS (SELECT account_id, sum(n) AS n FROM u GROUP BY account_id),"         \
+  " a AS (UPDATE accounts SET stored_bytes = greatest(0, stored_bytes - s.n)"  \
+  "       FROM s WHERE accounts.id = s.account_id)"                            \
   " SELECT count(*) FROM u"
 
-void store_ack_inbox(db_t *db, int64_t account_id, const uint8_t *ids,
-                     size_t n, uint64_t keep_ms, store_count_cb cb,
-                     void *data) {
+void store_ack_inbox(db_t *db, int64_t account_id, const uint8_t *ids, size_t n,
+                     uint64_t keep_ms, store_count_cb cb, void *data) {
   db_op_t *op = count_op(cb, data);
   if (!op)
     return;
@@ -646,39 +648,41 @@ void store_ack_inbox(db_t *db, int64_t account_id, const uint8_t *ids,
    * IN, the generic plan (made once per connection, maybe while inbox was
    * small) read every pending row of the account, or all of inbox, on each
    * acknowledgement. */
-#define ACK_PICK(cond)                                                        \
-  "SELECT r.message_id, r.n"                                                  \
-  " FROM (SELECT DISTINCT substring($2::bytea FROM i * 16 + 1 FOR 16) AS id"  \
-  "       FROM generate_series(0, octet_length($2::bytea) / 16 - 1) AS i) x," \
-  " LATERAL (SELECT message_id, octet_length(envelope) AS n FROM inbox"       \
-  "          WHERE message_id = x.id AND account_id = $1::bigint"             \
+#define ACK_PICK(cond)                                                         \
+  "SELECT r.message_id, r.n"                                                   \
+  " FROM (SELECT DISTINCT substring($2::bytea FROM i * 16 + 1 FOR 16) AS id"   \
+  "       FROM generate_series(0, octet_length($2::bytea) / 16 - 1) AS i) x,"  \
+  " LATERAL (SELECT message_id, octet_length(envelope) AS n FROM inbox"        \
+  "          WHERE message_id = x.id AND account_id = $1::bigint"              \
   "          AND envelope IS NOT NULL" cond " FOR UPDATE) r"
-#define ACK_NOTICES                                                           \
-  " nt AS (DELETE FROM notices WHERE account_id = $1::bigint"                 \
+#define ACK_NOTICES                                                            \
+  " nt AS (DELETE FROM notices WHERE account_id = $1::bigint"                  \
   "        AND message_id = ANY (ARRAY" IDS_OF("2") "))"
   int rc;
   if (keep_ms == 0)
-    rc = add(op,
-             "WITH d AS (" ACK_PICK("") "),"
-             " u AS (UPDATE inbox SET envelope = NULL,"
-             "       delivered_at = coalesce(delivered_at, now())"
-             "       WHERE message_id = ANY (ARRAY(SELECT message_id FROM d))"
-             "       RETURNING 1),"
-             " a AS (UPDATE accounts SET stored_bytes ="
-             "         greatest(0, stored_bytes - (SELECT sum(n) FROM d))"
-             "       WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM d)),"
-             ACK_NOTICES
-             " SELECT count(*) FROM u",
-             &p, 0);
+    rc = add(
+        op,
+        "WITH d AS (" ACK_PICK(
+            "") "),"
+                " u AS (UPDATE inbox SET envelope = NULL,"
+                "       delivered_at = coalesce(delivered_at, now())"
+                "       WHERE message_id = ANY (ARRAY(SELECT message_id FROM d))"
+                "       RETURNING 1),"
+                " a AS (UPDATE accounts SET stored_bytes ="
+                "         greatest(0, stored_bytes - (SELECT sum(n) FROM d))"
+                "       WHERE id = $1::bigint AND EXISTS (SELECT 1 FROM d))," ACK_NOTICES
+                " SELECT count(*) FROM u",
+        &p, 0);
   else
-    rc = add(op,
-             "WITH d AS (" ACK_PICK(" AND delivered_at IS NULL") "),"
-             " u AS (UPDATE inbox SET delivered_at = now()"
-             "       WHERE message_id = ANY (ARRAY(SELECT message_id FROM d))"
-             "       RETURNING 1),"
-             ACK_NOTICES
-             " SELECT count(*) FROM u",
-             &p, 0);
+    rc = add(
+        op,
+        "WITH d AS (" ACK_PICK(
+            " AND delivered_at IS NULL") "),"
+                                         " u AS (UPDATE inbox SET delivered_at = now()"
+                                         "       WHERE message_id = ANY (ARRAY(SELECT message_id FROM d))"
+                                         "       RETURNING 1)," ACK_NOTICES
+                                         " SELECT count(*) FROM u",
+        &p, 0);
 #undef ACK_PICK
 #undef ACK_NOTICES
   submit_or_fail(db, op, rc);
@@ -815,15 +819,16 @@ void store_sweep(db_t *db, uint64_t now, uint64_t keep_ms, unsigned limit,
   p_int(&k, (int64_t)now);
   p_int(&k, (int64_t)keep_ms);
   if (rc == 0)
-    rc = add(op,
-             CLEAR_INBOX("SELECT message_id, account_id,"
-                         " octet_length(envelope) AS n FROM inbox"
-                         " WHERE delivered_at IS NOT NULL AND envelope IS NOT NULL"
-                         " AND delivered_at < to_timestamp($1::bigint::float8)"
-                         "   - make_interval(secs => $2::bigint / 1000.0)"
-                         " FOR UPDATE",
-                         "inbox.delivered_at"),
-             &k, 0);
+    rc = add(
+        op,
+        CLEAR_INBOX("SELECT message_id, account_id,"
+                    " octet_length(envelope) AS n FROM inbox"
+                    " WHERE delivered_at IS NOT NULL AND envelope IS NOT NULL"
+                    " AND delivered_at < to_timestamp($1::bigint::float8)"
+                    "   - make_interval(secs => $2::bigint / 1000.0)"
+                    " FOR UPDATE",
+                    "inbox.delivered_at"),
+        &k, 0);
   p_int(&p, limit);
   if (rc == 0)
     rc = add(op,
@@ -857,7 +862,7 @@ void store_expire_one(db_t *db, const store_expired_t *row,
   params_t p = {0};
   p_bin(&p, row->message_id, STORE_ID_BYTES);
   p_bin(&p, notice, noticelen);
-  p_text(&p, sender_local);          /* NULL: not a local sender */
+  p_text(&p, sender_local); /* NULL: not a local sender */
   p_text(&p, sender_local ? NULL : row->sender_relay);
   submit_or_fail(
       db, op,
@@ -924,13 +929,15 @@ void store_purge(db_t *db, const store_purge_t *pg, store_count_cb cb,
           " AND i.received_at < to_timestamp($6::bigint::float8 + 1)"
           " AND ((i.account_id = $1::bigint"
           "       AND ($3::int = 1 OR ($3::int = 2 AND i.sender = $4::text)"
-          "            OR ($3::int = 3 AND i.message_id IN " IDS_OF("5") ")))"
-          "   OR (i.sender = $2::text"
-          "       AND ($3::int = 1"
-          "            OR ($3::int = 2 AND a.name = split_part($4::text, '@', 1)"
-          "                AND split_part($4::text, '@', 2) = $7::text)"
-          "            OR ($3::int = 3 AND i.message_id IN " IDS_OF("5") "))))"
-          " FOR UPDATE OF i",
+          "            OR ($3::int = 3 AND i.message_id IN " IDS_OF(
+              "5") ")))"
+                   "   OR (i.sender = $2::text"
+                   "       AND ($3::int = 1"
+                   "            OR ($3::int = 2 AND a.name = split_part($4::text, '@', 1)"
+                   "                AND split_part($4::text, '@', 2) = $7::text)"
+                   "            OR ($3::int = 3 AND i.message_id IN " IDS_OF(
+                       "5") "))))"
+                            " FOR UPDATE OF i",
           "coalesce(inbox.delivered_at, now())"),
       &p, 0);
   /* Every parameter of a statement must appear in it (the server infers

@@ -58,8 +58,8 @@ typedef struct store_item {
   const char *recipient;       /* full id (outbox) */
   const char *sender;          /* full id */
   const char *sender_relay;
-  int64_t sender_account; /* outbox: the local sender's account, or 0 */
-  uint64_t expires_at;    /* unix seconds */
+  int64_t sender_account;  /* outbox: the local sender's account, or 0 */
+  uint64_t expires_at;     /* unix seconds */
   const uint8_t *envelope; /* packed Envelope */
   size_t envlen;
   /* out */
@@ -104,8 +104,8 @@ typedef void (*store_fetch_cb)(void *data, int status, const store_rows_t *envs,
  * after_seq (0: from the start), at most limit, with their position as a
  * third column (bigint); and up to notice_limit of its notices. */
 void store_fetch_inbox(db_t *db, int64_t account_id, int64_t after_seq,
-                       unsigned limit, unsigned notice_limit,
-                       store_fetch_cb cb, void *data);
+                       unsigned limit, unsigned notice_limit, store_fetch_cb cb,
+                       void *data);
 
 /* Oldest-first envelopes queued for peer after outbox position
  * after_seq (0: from the start), at most limit, with their position as a
@@ -127,8 +127,8 @@ typedef void (*store_count_cb)(void *data, int status, uint64_t count);
  * delivered and deleted keep_ms later by store_sweep. Notices with those
  * ids are deleted too.
  */
-void store_ack_inbox(db_t *db, int64_t account_id, const uint8_t *ids,
-                     size_t n, uint64_t keep_ms, store_count_cb cb, void *data);
+void store_ack_inbox(db_t *db, int64_t account_id, const uint8_t *ids, size_t n,
+                     uint64_t keep_ms, store_count_cb cb, void *data);
 
 /* The peer holds ids[0..n): delete their ciphertext from the outbox (the
  * rows stay until expiry, to route a later delivery failure). */
@@ -155,9 +155,9 @@ void store_peer_notice_done(db_t *db, int64_t notice_id, store_count_cb cb,
 /* One expired, undelivered message, for which a failure notice is due. */
 typedef struct store_expired {
   uint8_t message_id[STORE_ID_BYTES];
-  int in_outbox;        /* 1: never reached the peer; 0: in our inbox */
-  char *recipient;      /* outbox: full id; inbox: the local account name */
-  char *sender;         /* full id */
+  int in_outbox;   /* 1: never reached the peer; 0: in our inbox */
+  char *recipient; /* outbox: full id; inbox: the local account name */
+  char *sender;    /* full id */
   char *sender_relay;
 } store_expired_t;
 

@@ -356,9 +356,9 @@ typedef struct synod_send_result {
    * VERIFIED_CLEARED, ...) and decision.relays which relays vouched. */
   synod_lookup_result_t lookup;
   uint8_t message_id[16];
-  size_t ndevices;     /* device keys the message was sealed to */
-  int duplicate;       /* the home relay already held this message id */
-  int submit_error;    /* 0, or why the home relay did not take it */
+  size_t ndevices;  /* device keys the message was sealed to */
+  int duplicate;    /* the home relay already held this message id */
+  int submit_error; /* 0, or why the home relay did not take it */
   char reason[SYNOD_CLIENT_REASON_MAX]; /* the relay's or network's */
 } synod_send_result_t;
 
@@ -396,15 +396,15 @@ typedef enum synod_recv_status {
 /* One received message, borrowed for the duration of the callback. */
 typedef struct synod_received {
   synod_recv_status_t status;
-  const char *sender;       /* the envelope's sender (authentic only if OK) */
+  const char *sender;        /* the envelope's sender (authentic only if OK) */
   const uint8_t *message_id; /* 16 bytes */
-  uint64_t time;            /* OK: the sender's clock; else the relay's */
-  const char *content_type; /* OK only, else NULL */
-  const uint8_t *body;      /* OK only, else NULL */
+  uint64_t time;             /* OK: the sender's clock; else the relay's */
+  const char *content_type;  /* OK only, else NULL */
+  const uint8_t *body;       /* OK only, else NULL */
   size_t body_len;
-  int error;                /* REJECTED / HELD: the SYNOD_E* cause */
-  const char *reason;       /* REJECTED / HELD: one sentence */
-  unsigned sender_flags;    /* the sender lookup's SYNOD_QUORUM_* flags */
+  int error;             /* REJECTED / HELD: the SYNOD_E* cause */
+  const char *reason;    /* REJECTED / HELD: one sentence */
+  unsigned sender_flags; /* the sender lookup's SYNOD_QUORUM_* flags */
 } synod_received_t;
 
 /* Returns 0 when the application has taken the message (it is then
@@ -451,12 +451,10 @@ SYNOD_WUR int synod_client_recv(synod_client_t *c, unsigned flags,
  * group the big-endian value of 5 hash bytes modulo 100000. SYNOD_EINVAL
  * on an invalid user id.
  */
-SYNOD_WUR int
-synod_safety_number(char out[static SYNOD_SAFETY_NUMBER_MAX],
-                    const char *user_a,
-                    const uint8_t key_a[static SYNOD_ED25519_PUBLIC_BYTES],
-                    const char *user_b,
-                    const uint8_t key_b[static SYNOD_ED25519_PUBLIC_BYTES]);
+SYNOD_WUR int synod_safety_number(
+    char out[static SYNOD_SAFETY_NUMBER_MAX], const char *user_a,
+    const uint8_t key_a[static SYNOD_ED25519_PUBLIC_BYTES], const char *user_b,
+    const uint8_t key_b[static SYNOD_ED25519_PUBLIC_BYTES]);
 
 /* The safety number of our identity key and the PINNED key of user_id (no
  * lookup: call synod_client_lookup() first for a current pin).

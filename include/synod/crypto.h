@@ -14,15 +14,15 @@
 
 #include "synod/err.h"
 
-#define SYNOD_ED25519_PUBLIC_BYTES 32
-#define SYNOD_ED25519_SECRET_BYTES 32 /* the RFC 8032 seed */
-#define SYNOD_ED25519_SIG_BYTES 64
-#define SYNOD_X25519_BYTES 32
-#define SYNOD_SHA256_BYTES 32
-#define SYNOD_AEAD_NONCE_BYTES 12
-#define SYNOD_AEAD_TAG_BYTES 16
+#define SYNOD_ED25519_PUBLIC_BYTES       32
+#define SYNOD_ED25519_SECRET_BYTES       32 /* the RFC 8032 seed */
+#define SYNOD_ED25519_SIG_BYTES          64
+#define SYNOD_X25519_BYTES               32
+#define SYNOD_SHA256_BYTES               32
+#define SYNOD_AEAD_NONCE_BYTES           12
+#define SYNOD_AEAD_TAG_BYTES             16
 #define SYNOD_CHACHA20POLY1305_KEY_BYTES 32
-#define SYNOD_AES128GCM_KEY_BYTES 16
+#define SYNOD_AES128GCM_KEY_BYTES        16
 
 /* Fill buf with len bytes from the OpenSSL CSPRNG. */
 SYNOD_WUR int synod_random(uint8_t *buf, size_t len);
@@ -40,12 +40,14 @@ int synod_sha256(uint8_t out[static SYNOD_SHA256_BYTES], const uint8_t *in,
 /* --- Ed25519 (RFC 8032, pure) --------------------------------------------- */
 
 /* New key pair: sk is the 32-byte seed. */
-SYNOD_WUR int synod_ed25519_keygen(uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES],
-                                   uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
+SYNOD_WUR int
+synod_ed25519_keygen(uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES],
+                     uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
 
 /* The public key of seed sk. */
-SYNOD_WUR int synod_ed25519_public(uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES],
-                                   const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
+SYNOD_WUR int
+synod_ed25519_public(uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES],
+                     const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
 
 int synod_ed25519_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
                        const uint8_t *m, size_t mlen,
@@ -61,20 +63,23 @@ int synod_ed25519_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
  */
 typedef struct synod_ed25519_signer synod_ed25519_signer_t;
 
-SYNOD_WUR int synod_ed25519_signer_new(synod_ed25519_signer_t **out,
-                                       const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
+SYNOD_WUR int
+synod_ed25519_signer_new(synod_ed25519_signer_t **out,
+                         const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
 
 void synod_ed25519_signer_free(synod_ed25519_signer_t *s);
 
 /* As synod_ed25519_sign(), with the prepared key. */
-SYNOD_WUR int synod_ed25519_signer_sign(const synod_ed25519_signer_t *s,
-                                        uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
-                                        const uint8_t *m, size_t mlen);
+SYNOD_WUR int
+synod_ed25519_signer_sign(const synod_ed25519_signer_t *s,
+                          uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+                          const uint8_t *m, size_t mlen);
 
 /* 0 if sig is a valid signature of m by pk, else SYNOD_EVERIFY. */
-SYNOD_WUR int synod_ed25519_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
-                                   const uint8_t *m, size_t mlen,
-                                   const uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]);
+SYNOD_WUR int
+synod_ed25519_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+                     const uint8_t *m, size_t mlen,
+                     const uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]);
 
 /* --- X25519 (RFC 7748) ------------------------------------------------------ */
 
@@ -99,7 +104,8 @@ int synod_hkdf_sha256_extract(uint8_t prk[static SYNOD_SHA256_BYTES],
 
 /* outlen at most 255 * 32, else SYNOD_EINVAL. */
 int synod_hkdf_sha256_expand(uint8_t *out, size_t outlen, const uint8_t *prk,
-                             size_t prklen, const uint8_t *info, size_t infolen);
+                             size_t prklen, const uint8_t *info,
+                             size_t infolen);
 
 /* Extract then expand. */
 int synod_hkdf_sha256(uint8_t *out, size_t outlen, const uint8_t *salt,
@@ -125,10 +131,11 @@ int synod_aead_encrypt(synod_aead_t alg, uint8_t *c, const uint8_t *m,
 
 /* m receives clen - SYNOD_AEAD_TAG_BYTES bytes. SYNOD_EDECRYPT when the tag
  * does not verify (m is then wiped), SYNOD_ETRUNC when clen < tag size. */
-SYNOD_WUR int synod_aead_decrypt(synod_aead_t alg, uint8_t *m, const uint8_t *c,
-                                 size_t clen, const uint8_t *ad, size_t adlen,
-                                 const uint8_t nonce[static SYNOD_AEAD_NONCE_BYTES],
-                                 const uint8_t *key);
+SYNOD_WUR int
+synod_aead_decrypt(synod_aead_t alg, uint8_t *m, const uint8_t *c, size_t clen,
+                   const uint8_t *ad, size_t adlen,
+                   const uint8_t nonce[static SYNOD_AEAD_NONCE_BYTES],
+                   const uint8_t *key);
 
 /* --- scrypt (RFC 7914), for passphrase-encrypted key files -------------------- */
 

@@ -20,13 +20,13 @@
 #define SYNOD_FRAME_HARD_MAX (16u * 1024u * 1024u)
 
 typedef struct synod_frame_decoder {
-  uint32_t max;                            /* largest accepted body */
-  uint8_t hdr[SYNOD_FRAME_HEADER_BYTES];   /* header bytes gathered so far */
+  uint32_t max;                          /* largest accepted body */
+  uint8_t hdr[SYNOD_FRAME_HEADER_BYTES]; /* header bytes gathered so far */
   size_t hdr_have;
-  uint8_t *body;                           /* body being gathered, or NULL */
-  size_t body_len;                         /* announced body length */
+  uint8_t *body;   /* body being gathered, or NULL */
+  size_t body_len; /* announced body length */
   size_t body_have;
-  int failed;                              /* sticky error, 0 if none */
+  int failed; /* sticky error, 0 if none */
 } synod_frame_decoder_t;
 
 /* Initialise dec to accept bodies of at most max bytes (1..HARD_MAX). */

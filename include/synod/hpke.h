@@ -19,14 +19,14 @@
 #include "synod/crypto.h"
 #include "synod/err.h"
 
-#define SYNOD_HPKE_MODE_BASE 0x00
+#define SYNOD_HPKE_MODE_BASE         0x00
 #define SYNOD_HPKE_KEM_X25519_SHA256 0x0020
-#define SYNOD_HPKE_KDF_HKDF_SHA256 0x0001
+#define SYNOD_HPKE_KDF_HKDF_SHA256   0x0001
 
-#define SYNOD_HPKE_ENC_BYTES 32   /* Nenc: the encapsulated key, pkE */
-#define SYNOD_HPKE_SECRET_BYTES 32 /* Nsecret, Nh */
-#define SYNOD_HPKE_NONCE_BYTES 12 /* Nn */
-#define SYNOD_HPKE_TAG_BYTES 16   /* Nt */
+#define SYNOD_HPKE_ENC_BYTES     32 /* Nenc: the encapsulated key, pkE */
+#define SYNOD_HPKE_SECRET_BYTES  32 /* Nsecret, Nh */
+#define SYNOD_HPKE_NONCE_BYTES   12 /* Nn */
+#define SYNOD_HPKE_TAG_BYTES     16 /* Nt */
 #define SYNOD_HPKE_KEY_MAX_BYTES 32 /* the largest Nk supported */
 /* Single-shot ciphertext: enc || AEAD ciphertext || tag. */
 #define SYNOD_HPKE_OVERHEAD (SYNOD_HPKE_ENC_BYTES + SYNOD_HPKE_TAG_BYTES)
@@ -78,14 +78,16 @@ SYNOD_WUR int synod_hpke_derive_keypair(uint8_t pk[static SYNOD_X25519_BYTES],
  * SYNOD_EDECRYPT. key_schedule: ctx in mode_base (empty psk and psk_id)
  * from shared_secret and info. Errors as for setup_base_s.
  */
-SYNOD_WUR int synod_hpke_encap(uint8_t shared_secret[static SYNOD_HPKE_SECRET_BYTES],
-                               uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
-                               const uint8_t pk_r[static SYNOD_X25519_BYTES],
-                               const uint8_t *sk_e);
+SYNOD_WUR int
+synod_hpke_encap(uint8_t shared_secret[static SYNOD_HPKE_SECRET_BYTES],
+                 uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
+                 const uint8_t pk_r[static SYNOD_X25519_BYTES],
+                 const uint8_t *sk_e);
 
-SYNOD_WUR int synod_hpke_decap(uint8_t shared_secret[static SYNOD_HPKE_SECRET_BYTES],
-                               const uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
-                               const uint8_t sk_r[static SYNOD_X25519_BYTES]);
+SYNOD_WUR int
+synod_hpke_decap(uint8_t shared_secret[static SYNOD_HPKE_SECRET_BYTES],
+                 const uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
+                 const uint8_t sk_r[static SYNOD_X25519_BYTES]);
 
 SYNOD_WUR int synod_hpke_key_schedule(
     synod_hpke_ctx_t *ctx, synod_hpke_aead_t aead,
@@ -105,23 +107,21 @@ SYNOD_WUR int synod_hpke_key_schedule(
  * over SYNOD_HPKE_MAX_INFO), SYNOD_ECRYPTO (pk_r of low order, so the DH
  * output is zero, or a library failure).
  */
-SYNOD_WUR int synod_hpke_setup_base_s(synod_hpke_ctx_t *ctx,
-                                      uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
-                                      synod_hpke_aead_t aead,
-                                      const uint8_t *info, size_t infolen,
-                                      const uint8_t pk_r[static SYNOD_X25519_BYTES],
-                                      const uint8_t *sk_e);
+SYNOD_WUR int synod_hpke_setup_base_s(
+    synod_hpke_ctx_t *ctx, uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
+    synod_hpke_aead_t aead, const uint8_t *info, size_t infolen,
+    const uint8_t pk_r[static SYNOD_X25519_BYTES], const uint8_t *sk_e);
 
 /*
  * SetupBaseR: recipient context from enc (as received) and the recipient's
  * secret key sk_r. A low-order enc gives SYNOD_EDECRYPT, like any other
  * tampering; SYNOD_EINVAL and SYNOD_ETOOBIG as for setup_base_s.
  */
-SYNOD_WUR int synod_hpke_setup_base_r(synod_hpke_ctx_t *ctx,
-                                      synod_hpke_aead_t aead,
-                                      const uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
-                                      const uint8_t *info, size_t infolen,
-                                      const uint8_t sk_r[static SYNOD_X25519_BYTES]);
+SYNOD_WUR int
+synod_hpke_setup_base_r(synod_hpke_ctx_t *ctx, synod_hpke_aead_t aead,
+                        const uint8_t enc[static SYNOD_HPKE_ENC_BYTES],
+                        const uint8_t *info, size_t infolen,
+                        const uint8_t sk_r[static SYNOD_X25519_BYTES]);
 
 /*
  * Seal the next message: ct receives ptlen + SYNOD_HPKE_TAG_BYTES bytes
@@ -161,11 +161,11 @@ void synod_hpke_ctx_wipe(synod_hpke_ctx_t *ctx);
  * SYNOD_HPKE_OVERHEAD + ptlen bytes: enc, then ciphertext and tag. out must
  * not overlap pt. Errors as for setup_base_s and seal.
  */
-SYNOD_WUR int synod_hpke_seal_base(uint8_t *out, synod_hpke_aead_t aead,
-                                   const uint8_t *pt, size_t ptlen,
-                                   const uint8_t *aad, size_t aadlen,
-                                   const uint8_t *info, size_t infolen,
-                                   const uint8_t pk_r[static SYNOD_X25519_BYTES]);
+SYNOD_WUR int
+synod_hpke_seal_base(uint8_t *out, synod_hpke_aead_t aead, const uint8_t *pt,
+                     size_t ptlen, const uint8_t *aad, size_t aadlen,
+                     const uint8_t *info, size_t infolen,
+                     const uint8_t pk_r[static SYNOD_X25519_BYTES]);
 
 /*
  * Single shot: SetupBaseR from the first SYNOD_HPKE_ENC_BYTES of in, then
@@ -173,10 +173,10 @@ SYNOD_WUR int synod_hpke_seal_base(uint8_t *out, synod_hpke_aead_t aead,
  * must not overlap in. SYNOD_ETRUNC when inlen < SYNOD_HPKE_OVERHEAD,
  * SYNOD_EDECRYPT for a wrong key, info, aad or any tampering (pt wiped).
  */
-SYNOD_WUR int synod_hpke_open_base(uint8_t *pt, synod_hpke_aead_t aead,
-                                   const uint8_t *in, size_t inlen,
-                                   const uint8_t *aad, size_t aadlen,
-                                   const uint8_t *info, size_t infolen,
-                                   const uint8_t sk_r[static SYNOD_X25519_BYTES]);
+SYNOD_WUR int
+synod_hpke_open_base(uint8_t *pt, synod_hpke_aead_t aead, const uint8_t *in,
+                     size_t inlen, const uint8_t *aad, size_t aadlen,
+                     const uint8_t *info, size_t infolen,
+                     const uint8_t sk_r[static SYNOD_X25519_BYTES]);
 
 #endif

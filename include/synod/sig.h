@@ -48,24 +48,25 @@ const char *synod_sig_label(synod_sig_kind_t kind);
  * Errors: SYNOD_EINVAL (unknown kind, NULL bytes with len > 0),
  * SYNOD_ETOOBIG (len > SYNOD_SIG_MAX_BYTES), SYNOD_ENOMEM, SYNOD_ECRYPTO.
  */
-SYNOD_WUR int synod_sig_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
-                             synod_sig_kind_t kind, const uint8_t *bytes,
-                             size_t len,
-                             const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
+SYNOD_WUR int
+synod_sig_sign(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+               synod_sig_kind_t kind, const uint8_t *bytes, size_t len,
+               const uint8_t sk[static SYNOD_ED25519_SECRET_BYTES]);
 
 /* As synod_sig_sign(), with a prepared signer (crypto.h). */
 SYNOD_WUR int synod_sig_sign_by(uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
                                 synod_sig_kind_t kind, const uint8_t *bytes,
-                                size_t len, const synod_ed25519_signer_t *signer);
+                                size_t len,
+                                const synod_ed25519_signer_t *signer);
 
 /*
  * 0 if sig is pk's signature of label(kind) || 0x00 || bytes[0..len), else
  * SYNOD_EVERIFY. SYNOD_EINVAL, SYNOD_ETOOBIG and SYNOD_ENOMEM as for
  * synod_sig_sign; every non-zero result means "not verified".
  */
-SYNOD_WUR int synod_sig_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
-                               synod_sig_kind_t kind, const uint8_t *bytes,
-                               size_t len,
-                               const uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]);
+SYNOD_WUR int
+synod_sig_verify(const uint8_t sig[static SYNOD_ED25519_SIG_BYTES],
+                 synod_sig_kind_t kind, const uint8_t *bytes, size_t len,
+                 const uint8_t pk[static SYNOD_ED25519_PUBLIC_BYTES]);
 
 #endif

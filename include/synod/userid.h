@@ -17,8 +17,8 @@
 #include "synod/err.h"
 
 #define SYNOD_USERID_LOCAL_MAX 64
-#define SYNOD_RELAY_NAME_MAX 253
-#define SYNOD_USERID_MAX (SYNOD_USERID_LOCAL_MAX + 1 + SYNOD_RELAY_NAME_MAX)
+#define SYNOD_RELAY_NAME_MAX   253
+#define SYNOD_USERID_MAX       (SYNOD_USERID_LOCAL_MAX + 1 + SYNOD_RELAY_NAME_MAX)
 
 /* 0 if name (NUL-terminated) is a valid local part, else SYNOD_EPARSE. */
 int synod_userid_check_local(const char *name);

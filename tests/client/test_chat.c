@@ -46,7 +46,8 @@ static int tmux(char *out, const char *fmt, ...) {
 
 /* Starts `synod chat PEER` as u in a 120x30 terminal named session; the
  * pane then prints the exit status and stays. */
-static void chat_start(const cli_user_t *u, const char *session, const char *peer) {
+static void chat_start(const cli_user_t *u, const char *session,
+                       const char *peer) {
   CU_ASSERT_EQUAL(
       tmux(NULL,
            "new-session -d -s %s -x 120 -y 30 \"SYNOD_HOME='%s' "
@@ -120,7 +121,8 @@ static void test_chat(void) {
 
   /* The key is announced before anything is sent: a first contact. */
   chat_start(&alice, "a", "bob@relay-b");
-  CU_ASSERT_FATAL(SHOWS("a", scr, 30, "first contact", "Chat with bob@relay-b"));
+  CU_ASSERT_FATAL(
+      SHOWS("a", scr, 30, "first contact", "Chat with bob@relay-b"));
 
   /* A line typed reaches bob. */
   tmux(NULL, "send-keys -t a -l 'hello bob from the chat'");
@@ -135,7 +137,8 @@ static void test_chat(void) {
   /* ...also while she is typing: above her line, which stays whole. */
   tmux(NULL, "send-keys -t a -l 'half a lin'");
   CU_ASSERT(SHOWS("a", scr, 10, "> half a lin"));
-  CU_ASSERT_EQUAL(cli_synod(&bob, out, "send alice@relay-a 'while you type'"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "send alice@relay-a 'while you type'"),
+                  0);
   CU_ASSERT(SHOWS("a", scr, 20, "] bob@relay-b: while you type\n> half a lin"));
   tmux(NULL, "send-keys -t a -l 'e, finished'");
   tmux(NULL, "send-keys -t a Enter");
@@ -148,8 +151,9 @@ static void test_chat(void) {
   CU_ASSERT_EQUAL(fixture_relay_stop(rc), 0);
   tmux(NULL, "send-keys -t a -l 'nobody will vouch'");
   tmux(NULL, "send-keys -t a Enter");
-  CU_ASSERT(SHOWS("a", scr, 30, "! not sent: bob@relay-b's key cannot be "
-                                "confirmed"));
+  CU_ASSERT(SHOWS("a", scr, 30,
+                  "! not sent: bob@relay-b's key cannot be "
+                  "confirmed"));
   fprintf(stderr, "--- alice's screen:\n%s---\n", scr);
   tmux(NULL, "send-keys -t a -l '/quit'");
   tmux(NULL, "send-keys -t a Enter");

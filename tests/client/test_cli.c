@@ -28,7 +28,8 @@
 /* Submits, as alice (her own session at her home relay, as the relay
  * requires), a message to bob that must not be shown: signed by another
  * key than alice's (wrong_key), or with its ciphertext altered. */
-static void submit_bad(const cli_user_t *alice, const cli_user_t *bob, int wrong_key) {
+static void submit_bad(const cli_user_t *alice, const cli_user_t *bob,
+                       int wrong_key) {
   char pass[64];
   synod_client_t *a = NULL, *b = NULL;
   snprintf(pass, sizeof pass, "correct horse alice");
@@ -128,8 +129,8 @@ static void test_story(void) {
 
   /* Text as operands, then on standard input (the pinned-key path). */
   CU_ASSERT_EQUAL(cli_synod(&alice, out,
-                        "send bob@relay-b 'hello bob, from the "
-                        "cli'"),
+                            "send bob@relay-b 'hello bob, from the "
+                            "cli'"),
                   0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b (1 device)"));
   CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b < /dev/null"), 0);
@@ -163,7 +164,8 @@ static void test_story(void) {
              bob.home, bob.pass, SYNOD_CLI_BIN, file);
     CU_ASSERT_EQUAL(system(cmd), 0);
     usleep(1000000);
-    CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b 'while you wait'"), 0);
+    CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b 'while you wait'"),
+                    0);
     int seen = 0;
     for (int i = 0; i < 50 && !seen; i++) {
       FILE *f = fopen(file, "r");
@@ -205,13 +207,15 @@ static void test_story(void) {
   /* Two relays down: no two operators can vouch for bob's key. */
   CU_ASSERT_EQUAL(fixture_relay_stop(rb), 0);
   CU_ASSERT_EQUAL(fixture_relay_stop(rc), 0);
-  CU_ASSERT_EQUAL(cli_synod(&alice, out, "--timeout 2000 lookup bob@relay-b"), 2);
-  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b --timeout 2000"), 3);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "--timeout 2000 lookup bob@relay-b"),
+                  2);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b --timeout 2000"),
+                  3);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "REFUSED"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "unreachable"));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "2 of your 3 relays did not answer"));
-  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b --timeout 2000 'lost'"),
-                  3);
+  CU_ASSERT_EQUAL(
+      cli_synod(&alice, out, "send bob@relay-b --timeout 2000 'lost'"), 3);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "nothing was sent"));
 
   free(out);

@@ -32,7 +32,7 @@
 #include "tclient.h"
 
 #define OUT_MAX CLI_OUT_MAX
-#define T_MS 10000
+#define T_MS    10000
 
 static uint64_t now_s(void) {
   return (uint64_t)time(NULL);
@@ -209,13 +209,15 @@ static void test_liar(void) {
   CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b --json"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verdict\":\"accepted\""));
   char want[128];
-  snprintf(want, sizeof want, "\"relay\":\"relay-c\",\"operator\":\"%s\","
+  snprintf(want, sizeof want,
+           "\"relay\":\"relay-c\",\"operator\":\"%s\","
            "\"status\":\"%s\"",
            fixture_relay_operator(rc),
            synod_relay_status_name(SYNOD_RELAY_FORKED));
   CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
   /* A send still goes: to the key the quorum accepted. */
-  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b despite the liar"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b despite the liar"),
+                  0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b"));
   int rrc = 0;
   for (int i = 0; i < 50; i++) {
@@ -378,7 +380,8 @@ static void test_rotate(void) {
   cli_init_user(&bob, fx, rb, "bob", out);
   CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "register"), 0);
   CU_ASSERT_EQUAL_FATAL(cli_synod(&bob, out, "register"), 0);
-  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b before rotation"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b before rotation"),
+                  0);
   CU_ASSERT_EQUAL(recv_until(&bob, out, "before rotation"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "before rotation"));
   device_key_of(&bob, out, before);

@@ -90,7 +90,7 @@ static void send_ack(tclient_t *c, const uint8_t (*ids)[16], size_t n) {
 }
 
 static void record_deliver(tclient_t *c, Synod__V1__Deliver *d) {
-  uint8_t (*acks)[16] = calloc(d->n_envelopes + 1, 16);
+  uint8_t(*acks)[16] = calloc(d->n_envelopes + 1, 16);
   size_t nacks = 0;
   for (size_t i = 0; i < d->n_envelopes; i++) {
     Synod__V1__Envelope *e = d->envelopes[i];
@@ -282,9 +282,13 @@ void tclient_close(tclient_t *c) {
   free(c);
 }
 
-int tclient_up(const tclient_t *c) { return c->ready && !c->closed; }
+int tclient_up(const tclient_t *c) {
+  return c->ready && !c->closed;
+}
 
-int tclient_close_status(const tclient_t *c) { return c->close_status; }
+int tclient_close_status(const tclient_t *c) {
+  return c->close_status;
+}
 
 /* Sends f with a fresh request id and waits for its answer. On 0, the
  * answer is in c->wait_answer (caller frees with synod_wire_free). */
@@ -347,7 +351,8 @@ int tclient_submit(tclient_t *c, const uint8_t id[16], const char *recipient,
   uint8_t *ct = malloc(ctlen + 1);
   if (!ct)
     return SYNOD_ENOMEM;
-  int rc = build_submit(id, recipient, ctlen, ttl, &f, &s, &e, &dc, dcs, enc, ct);
+  int rc =
+      build_submit(id, recipient, ctlen, ttl, &f, &s, &e, &dc, dcs, enc, ct);
   if (rc == 0)
     rc = request(c, &f, timeout_ms);
   free(ct);
@@ -374,7 +379,8 @@ int tclient_submit_async(tclient_t *c, const uint8_t id[16],
   uint8_t *ct = malloc(ctlen + 1);
   if (!ct)
     return SYNOD_ENOMEM;
-  int rc = build_submit(id, recipient, ctlen, ttl, &f, &s, &e, &dc, dcs, enc, ct);
+  int rc =
+      build_submit(id, recipient, ctlen, ttl, &f, &s, &e, &dc, dcs, enc, ct);
   if (rc == 0) {
     f.request_id = ++c->next_request;
     rc = synod_conn_send(c->conn, &f);
@@ -417,7 +423,7 @@ static void ack_backlog(tclient_t *c) {
     size_t n = c->nrx - c->acked_upto;
     if (n > 1024)
       n = 1024;
-    uint8_t (*ids)[16] = malloc(n * 16);
+    uint8_t(*ids)[16] = malloc(n * 16);
     if (!ids)
       return;
     for (size_t i = 0; i < n; i++)

@@ -101,8 +101,7 @@ int tclient_ack(tclient_t *c, const uint8_t (*ids)[16], size_t n,
  * own key). Returns 0 with *deleted, or the Error code. */
 int tclient_purge(tclient_t *c, int scope, const char *peer,
                   const uint8_t (*ids)[16], size_t nids,
-                  const uint8_t sign_sk[32], uint64_t *deleted,
-                  int timeout_ms);
+                  const uint8_t sign_sk[32], uint64_t *deleted, int timeout_ms);
 
 /* The last Error frame received (code, reason) or 0. */
 int tclient_last_error(const tclient_t *c, const char **reason);

@@ -26,7 +26,8 @@ static void test_cross_relay(void) {
   tuser_make(&alice, a, "alice");
   tuser_make(&bob, b, "bob");
   tuser_make(&carol, a, "carol");
-  tclient_t *ca = tuser_login(&alice), *cb = tuser_login(&bob), *cc = tuser_login(&carol);
+  tclient_t *ca = tuser_login(&alice), *cb = tuser_login(&bob),
+            *cc = tuser_login(&carol);
 
   uint8_t id[16], id2[16];
   tclient_random_id(id);
@@ -50,15 +51,27 @@ static void test_cross_relay(void) {
   CU_ASSERT_EQUAL(memcmp(rx[0].id, id2, 16), 0);
 
   /* Acknowledged: only tombstones are left, without ciphertext. */
-  CU_ASSERT_EQUAL(tuser_q_until(b, cb, "SELECT count(*) FROM inbox WHERE"
-                                      " envelope IS NOT NULL", 0, T_MS), 0);
-  CU_ASSERT_EQUAL(tuser_q_until(a, cc, "SELECT count(*) FROM inbox WHERE"
-                                      " envelope IS NOT NULL", 0, T_MS), 0);
-  CU_ASSERT_EQUAL(tuser_q_until(a, ca, "SELECT count(*) FROM outbox WHERE"
-                                      " envelope IS NOT NULL", 0, T_MS), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(b, cb,
+                                "SELECT count(*) FROM inbox WHERE"
+                                " envelope IS NOT NULL",
+                                0, T_MS),
+                  0);
+  CU_ASSERT_EQUAL(tuser_q_until(a, cc,
+                                "SELECT count(*) FROM inbox WHERE"
+                                " envelope IS NOT NULL",
+                                0, T_MS),
+                  0);
+  CU_ASSERT_EQUAL(tuser_q_until(a, ca,
+                                "SELECT count(*) FROM outbox WHERE"
+                                " envelope IS NOT NULL",
+                                0, T_MS),
+                  0);
   CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox"), 1);
-  CU_ASSERT_EQUAL(tuser_q_until(b, cb, "SELECT stored_bytes FROM accounts"
-                                      " WHERE name = 'bob'", 0, T_MS), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(b, cb,
+                                "SELECT stored_bytes FROM accounts"
+                                " WHERE name = 'bob'",
+                                0, T_MS),
+                  0);
 
   /* The same message id again, after delivery: the sender's relay still
    * holds its tombstone, so it is a duplicate, never delivered twice. */
@@ -135,12 +148,16 @@ static void test_peer_down(void) {
     tclient_random_id(id);
     CU_ASSERT_EQUAL(tclient_submit(ca, id, bob.id, 64, 0, &acc, T_MS), 0);
   }
-  CU_ASSERT_EQUAL(tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), N);
+  CU_ASSERT_EQUAL(
+      tuser_q(a, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL"), N);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
   tclient_t *cb = tuser_login(&bob);
   CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, 2 * T_MS), 0);
-  CU_ASSERT_EQUAL(tuser_q_until(a, cb, "SELECT count(*) FROM outbox WHERE"
-                                      " envelope IS NOT NULL", 0, T_MS), 0);
+  CU_ASSERT_EQUAL(tuser_q_until(a, cb,
+                                "SELECT count(*) FROM outbox WHERE"
+                                " envelope IS NOT NULL",
+                                0, T_MS),
+                  0);
   size_t n;
   tclient_rx(cb, &n);
   CU_ASSERT_EQUAL(n, N);
@@ -171,7 +188,8 @@ static void test_expiry_notice(void) {
   CU_ASSERT_EQUAL(memcmp(fid[0], id, 16), 0);
   CU_ASSERT_EQUAL(code, SYNOD_EEXPIRED);
   /* Gone from bob's inbox, never delivered. */
-  CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
+  CU_ASSERT_EQUAL(
+      tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL"), 0);
   tclient_t *cb = tuser_login(&bob);
   tclient_run_for(cb, 500);
   size_t n;
@@ -231,4 +249,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

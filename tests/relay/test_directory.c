@@ -26,12 +26,15 @@
 /* How long a relay may take to converge through gossip. */
 #define CONVERGE_MS 20000
 
-static uint64_t now_s(void) { return (uint64_t)time(NULL); }
+static uint64_t now_s(void) {
+  return (uint64_t)time(NULL);
+}
 
 /* A signed announcement of user with one device, chained on prev. */
-static void announce(synod_announcement_t *a, const char *user, uint64_t version,
-                     const synod_announcement_t *prev, const uint8_t sk[32],
-                     const uint8_t *prev_sk, uint8_t device_byte) {
+static void announce(synod_announcement_t *a, const char *user,
+                     uint64_t version, const synod_announcement_t *prev,
+                     const uint8_t sk[32], const uint8_t *prev_sk,
+                     uint8_t device_byte) {
   synod_device_t d = {.device_id = 1, .name = "laptop"};
   memset(d.x25519_key, device_byte, sizeof d.x25519_key);
   uint8_t prev_hash[32];
@@ -194,7 +197,8 @@ static void test_publish_lookup_gossip(void) {
   CU_ASSERT_PTR_NOT_NULL_FATAL(pr->countersignature);
   synod_countersig_info_t ci;
   CU_ASSERT_EQUAL(synod_countersig_verify(&ci, pr->countersignature,
-                                          fixture_relay_public_key(ra), now_s()),
+                                          fixture_relay_public_key(ra),
+                                          now_s()),
                   0);
   CU_ASSERT_STRING_EQUAL(ci.relay_name, "relay-a");
   CU_ASSERT_EQUAL(ci.version, 1);
@@ -243,7 +247,8 @@ static void test_publish_lookup_gossip(void) {
     CU_ASSERT_EQUAL_FATAL(la->n_countersignatures, 1);
     const Synod__V1__Announcement *links[1] = {la->announcements[0]};
     synod_chain_outcome_t out;
-    CU_ASSERT_EQUAL(synod_chain_check(&out, alice.id, NULL, links, 1, now_s()), 0);
+    CU_ASSERT_EQUAL(synod_chain_check(&out, alice.id, NULL, links, 1, now_s()),
+                    0);
     CU_ASSERT_EQUAL(synod_countersig_verify(&ci, la->countersignatures[0],
                                             fixture_relay_public_key(ra),
                                             now_s()),
@@ -267,9 +272,8 @@ static void test_publish_lookup_gossip(void) {
   res = NULL;
   CU_ASSERT_EQUAL_FATAL(publish(ca, &v2, NULL, 0, &res), 0);
   CU_ASSERT_PTR_NOT_NULL_FATAL(res->publish_result->countersignature);
-  CU_ASSERT_EQUAL(publish(cb, &v2, &res->publish_result->countersignature, 1,
-                          NULL),
-                  0);
+  CU_ASSERT_EQUAL(
+      publish(cb, &v2, &res->publish_result->countersignature, 1, NULL), 0);
   synod_wire_free(res);
   /* The account follows its newest announcement: the new key logs in. */
   char hex[256];
@@ -320,7 +324,8 @@ static void test_publish_lookup_gossip(void) {
   CU_ASSERT_EQUAL_FATAL(proofs(cnew, alice.id, &pl), 0);
   CU_ASSERT_EQUAL_FATAL(pl->proof_list->n_proofs, 1);
   synod_proof_verdict_t v;
-  CU_ASSERT_EQUAL(synod_proof_verify(&v, pl->proof_list->proofs[0], NULL, 0), 0);
+  CU_ASSERT_EQUAL(synod_proof_verify(&v, pl->proof_list->proofs[0], NULL, 0),
+                  0);
   CU_ASSERT_EQUAL(v.kind,
                   SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_ANNOUNCEMENT);
   CU_ASSERT_EQUAL(v.version, 3);
@@ -411,11 +416,10 @@ static void test_publish_refusals(void) {
       CU_ASSERT_EQUAL_FATAL(ans->body_case,
                             SYNOD__V1__FRAME__BODY_COUNTERSIGN_RESPONSE);
       synod_countersig_info_t ci;
-      CU_ASSERT_EQUAL(
-          synod_countersig_verify(&ci,
-                                  ans->countersign_response->countersignature,
-                                  fixture_relay_public_key(ra), now_s()),
-          0);
+      CU_ASSERT_EQUAL(synod_countersig_verify(
+                          &ci, ans->countersign_response->countersignature,
+                          fixture_relay_public_key(ra), now_s()),
+                      0);
       CU_ASSERT_EQUAL(ci.version, 2);
       CU_ASSERT_EQUAL(memcmp(ci.announcement_hash, hb, 32), 0);
       synod_wire_free(ans);
@@ -446,25 +450,24 @@ static void test_home_equivocates(void) {
   announce(&v1, alice.id, 1, NULL, alice.sk, NULL, 0x11);
   Synod__V1__Frame *res = NULL;
   CU_ASSERT_EQUAL_FATAL(publish(ca, &v1, NULL, 0, &res), 0);
-  CU_ASSERT_EQUAL(publish(cb, &v1, &res->publish_result->countersignature, 1,
-                          NULL),
-                  0);
+  CU_ASSERT_EQUAL(
+      publish(cb, &v1, &res->publish_result->countersignature, 1, NULL), 0);
   synod_wire_free(res);
 
   /* relay-a's operator (its key file) vouches for another key. */
   char path[512];
   snprintf(path, sizeof path, "%s/relay.key", fixture_relay_dir(ra));
   uint8_t rsk[32], epk[32], esk[32];
-  CU_ASSERT_EQUAL_FATAL(synod_keyfile_read_secret(rsk, SYNOD_KEY_ED25519, path), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_keyfile_read_secret(rsk, SYNOD_KEY_ED25519, path),
+                        0);
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(epk, esk), 0);
   announce(&evil, alice.id, 1, NULL, esk, NULL, 0x66);
   synod_countersig_info_t ci;
   memset(&ci, 0, sizeof ci);
   snprintf(ci.user_id, sizeof ci.user_id, "%s", alice.id);
   ci.version = 1;
-  CU_ASSERT_EQUAL(synod_announce_hash(ci.announcement_hash, evil.body,
-                                      evil.body_len),
-                  0);
+  CU_ASSERT_EQUAL(
+      synod_announce_hash(ci.announcement_hash, evil.body, evil.body_len), 0);
   snprintf(ci.relay_name, sizeof ci.relay_name, "relay-a");
   ci.time = now_s();
   synod_signed_t cs;
@@ -482,7 +485,8 @@ static void test_home_equivocates(void) {
   CU_ASSERT_EQUAL_FATAL(proofs(cb, alice.id, &pl), 0);
   CU_ASSERT_EQUAL_FATAL(pl->proof_list->n_proofs, 1);
   synod_proof_verdict_t v;
-  CU_ASSERT_EQUAL(synod_proof_verify(&v, pl->proof_list->proofs[0], keys, 1), 0);
+  CU_ASSERT_EQUAL(synod_proof_verify(&v, pl->proof_list->proofs[0], keys, 1),
+                  0);
   CU_ASSERT_EQUAL(
       v.kind, SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_COUNTERSIGNATURE);
   CU_ASSERT_STRING_EQUAL(v.relay_name, "relay-a");
@@ -594,8 +598,10 @@ static void test_many_users_converge(void) {
                     " encode(hash, 'hex'), ',' ORDER BY user_id, version))"
                     " FROM announcements";
   char da[64], db[64];
-  CU_ASSERT_EQUAL(fixture_pg_query(fixture_relay_pg(ra), sql, da, sizeof da), 0);
-  CU_ASSERT_EQUAL(fixture_pg_query(fixture_relay_pg(rb), sql, db, sizeof db), 0);
+  CU_ASSERT_EQUAL(fixture_pg_query(fixture_relay_pg(ra), sql, da, sizeof da),
+                  0);
+  CU_ASSERT_EQUAL(fixture_pg_query(fixture_relay_pg(rb), sql, db, sizeof db),
+                  0);
   CU_ASSERT_STRING_EQUAL(da, db);
   CU_ASSERT_EQUAL(tuser_q(rb, "SELECT count(*) FROM countersignatures"), 2 * N);
   CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
@@ -645,23 +651,27 @@ static void test_partition_conflict(void) {
   char path[512];
   snprintf(path, sizeof path, "%s/relay.key", fixture_relay_dir(ra));
   uint8_t rsk[32], epk[32], esk[32];
-  CU_ASSERT_EQUAL_FATAL(synod_keyfile_read_secret(rsk, SYNOD_KEY_ED25519, path), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_keyfile_read_secret(rsk, SYNOD_KEY_ED25519, path),
+                        0);
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(epk, esk), 0);
   uint8_t h1[32];
   CU_ASSERT_EQUAL(synod_announce_hash(h1, v1.body, v1.body_len), 0);
   synod_device_t d = {.device_id = 1};
   memset(d.x25519_key, 0x66, 32);
-  synod_announce_params_t p = {.user_id = alice.id, .devices = &d,
-                               .ndevices = 1, .version = 2, .time = now_s(),
-                               .prev_hash = h1, .reset = 1};
+  synod_announce_params_t p = {.user_id = alice.id,
+                               .devices = &d,
+                               .ndevices = 1,
+                               .version = 2,
+                               .time = now_s(),
+                               .prev_hash = h1,
+                               .reset = 1};
   CU_ASSERT_EQUAL_FATAL(synod_announce_sign(&evil, &p, esk, NULL), 0);
   synod_countersig_info_t ci;
   memset(&ci, 0, sizeof ci);
   snprintf(ci.user_id, sizeof ci.user_id, "%s", alice.id);
   ci.version = 2;
-  CU_ASSERT_EQUAL(synod_announce_hash(ci.announcement_hash, evil.body,
-                                      evil.body_len),
-                  0);
+  CU_ASSERT_EQUAL(
+      synod_announce_hash(ci.announcement_hash, evil.body, evil.body_len), 0);
   snprintf(ci.relay_name, sizeof ci.relay_name, "relay-a");
   ci.time = now_s();
   synod_signed_t cs;
@@ -725,4 +735,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

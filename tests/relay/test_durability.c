@@ -233,16 +233,19 @@ static void kill_sender(const char *name, size_t stop_at) {
   /* Everything delivered and acknowledged: no ciphertext left anywhere,
    * once the acknowledgements in flight have committed. */
   CU_ASSERT_EQUAL(
-      tuser_q_until(a, cb, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL",
-                    0, T_MS),
+      tuser_q_until(a, cb,
+                    "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL", 0,
+                    T_MS),
       0);
   CU_ASSERT_EQUAL(
-      tuser_q_until(b, cb, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL",
-                    0, T_MS),
+      tuser_q_until(b, cb,
+                    "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL", 0,
+                    T_MS),
       0);
   CU_ASSERT_EQUAL(
-      tuser_q_until(b, cb, "SELECT stored_bytes FROM accounts WHERE name = 'bob'",
-                    0, T_MS),
+      tuser_q_until(b, cb,
+                    "SELECT stored_bytes FROM accounts WHERE name = 'bob'", 0,
+                    T_MS),
       0);
 
   tclient_close(cb);
@@ -307,12 +310,14 @@ static void test_kill_receiver_mid_forward(void) {
   CU_ASSERT_EQUAL(v.duplicates, 0);
   CU_ASSERT_EQUAL(v.unknown, 0);
   CU_ASSERT_EQUAL(
-      tuser_q_until(a, cb, "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL",
-                    0, T_MS),
+      tuser_q_until(a, cb,
+                    "SELECT count(*) FROM outbox WHERE envelope IS NOT NULL", 0,
+                    T_MS),
       0);
   CU_ASSERT_EQUAL(
-      tuser_q_until(b, cb, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL",
-                    0, T_MS),
+      tuser_q_until(b, cb,
+                    "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL", 0,
+                    T_MS),
       0);
 
   tclient_close(ca);

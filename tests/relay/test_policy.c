@@ -40,7 +40,8 @@ static void test_bucket(void) {
   CU_ASSERT_EQUAL(policy_bucket_take(&b, 10, 3, 500), SYNOD_ERATE);
 }
 
-static uint8_t id16[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static uint8_t id16[16] = {1, 2,  3,  4,  5,  6,  7,  8,
+                           9, 10, 11, 12, 13, 14, 15, 16};
 static uint8_t enc32[32];
 static uint8_t ct[100];
 
@@ -61,8 +62,10 @@ static void fill(Synod__V1__Envelope *e, Synod__V1__DeviceCiphertext *c,
   e->n_ciphertexts = 1;
 }
 
-static const policy_envelope_limits_t lim = {
-    .max_envelope_bytes = 1024, .default_ttl = 3600, .max_ttl = 86400, .max_devices = 4};
+static const policy_envelope_limits_t lim = {.max_envelope_bytes = 1024,
+                                             .default_ttl = 3600,
+                                             .max_ttl = 86400,
+                                             .max_devices = 4};
 
 static void test_envelope(void) {
   Synod__V1__Envelope e;
@@ -131,10 +134,8 @@ static void test_expiry(void) {
 }
 
 static CU_TestInfo policy_tests[] = {
-    {"backoff", test_backoff},
-    {"bucket", test_bucket},
-    {"envelope", test_envelope},
-    {"expiry", test_expiry},
+    {"backoff", test_backoff},   {"bucket", test_bucket},
+    {"envelope", test_envelope}, {"expiry", test_expiry},
     CU_TEST_INFO_NULL,
 };
 
@@ -143,4 +144,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

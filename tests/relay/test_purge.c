@@ -77,7 +77,8 @@ static void scene_up(scene_t *s, const char *name) {
   send_n(s->cc, s->bob.id, 3, s->from_carol);
   CU_ASSERT_EQUAL_FATAL(
       tuser_q_until(s->b, s->ca,
-              "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL", 7, T_MS),
+                    "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL", 7,
+                    T_MS),
       7);
   CU_ASSERT(stored_bytes(s->b, "bob") > 0);
 }
@@ -131,8 +132,9 @@ static void test_purge_all(void) {
 static void test_purge_conversation(void) {
   scene_t s;
   scene_up(&s, "purge_conversation");
-  int64_t carol_bytes = tuser_q(s.b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
-                               " FROM inbox WHERE sender = 'carol@relay-b'");
+  int64_t carol_bytes =
+      tuser_q(s.b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
+                   " FROM inbox WHERE sender = 'carol@relay-b'");
   tclient_t *cb = tuser_login(&s.bob);
   uint64_t deleted = 0;
   CU_ASSERT_EQUAL(
@@ -185,8 +187,8 @@ static void test_purge_ids(void) {
   CU_ASSERT_EQUAL(deleted, 2);
   CU_ASSERT_EQUAL(inbox_count(s.b, "bob", "i.envelope IS NOT NULL"), 5);
   CU_ASSERT_EQUAL(inbox_count(s.b, "bob", "i.envelope IS NULL"), 2);
-  CU_ASSERT_EQUAL(tuser_q(s.b, "SELECT count(*) FROM inbox WHERE envelope IS NULL"),
-                  2);
+  CU_ASSERT_EQUAL(
+      tuser_q(s.b, "SELECT count(*) FROM inbox WHERE envelope IS NULL"), 2);
   /* Not bob's: carol's message to dave stays. */
   deleted = 99;
   CU_ASSERT_EQUAL(tclient_purge(cb, SYNOD__V1__PURGE_SCOPE__PURGE_SCOPE_IDS,
@@ -233,13 +235,13 @@ static void test_purge_outbox(void) {
   CU_ASSERT_EQUAL(deleted, 5);
   CU_ASSERT_EQUAL(tuser_q(a, mine), 0);
   /* The purge waits for relay-b as a peer notice. */
-  CU_ASSERT_EQUAL(tuser_q(a,
-                    "SELECT count(*) FROM peer_notices WHERE peer = 'relay-b'"
-                    " AND kind = 'purge'"),
-                  1);
+  CU_ASSERT_EQUAL(
+      tuser_q(a, "SELECT count(*) FROM peer_notices WHERE peer = 'relay-b'"
+                 " AND kind = 'purge'"),
+      1);
   CU_ASSERT_EQUAL_FATAL(fixture_relay_start(b), 0);
-  CU_ASSERT_EQUAL(tuser_q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
-                  0);
+  CU_ASSERT_EQUAL(
+      tuser_q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS), 0);
   tclient_t *cb = tuser_login(&bob);
   (void)tclient_wait_rx(cb, 1, 1, 1000);
   size_t n;
@@ -270,9 +272,9 @@ static void test_peer_purge(void) {
                            "'alice@relay-a' AND envelope IS NOT NULL";
   CU_ASSERT_EQUAL_FATAL(tuser_q_until(b, ca, from_alice, 3, T_MS), 3);
   CU_ASSERT_EQUAL(tuser_q_until(a, ca,
-                          "SELECT count(*) FROM outbox WHERE envelope"
-                          " IS NOT NULL",
-                          0, T_MS),
+                                "SELECT count(*) FROM outbox WHERE envelope"
+                                " IS NOT NULL",
+                                0, T_MS),
                   0);
   uint64_t deleted = 99;
   CU_ASSERT_EQUAL(
@@ -282,15 +284,16 @@ static void test_peer_purge(void) {
   CU_ASSERT_EQUAL(deleted, 0); /* nothing of it left at relay-a */
   CU_ASSERT_EQUAL(tuser_q_until(b, ca, from_alice, 0, T_MS), 0);
   CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE sender = "
-                       "'alice@relay-a' AND envelope IS NULL"),
+                             "'alice@relay-a' AND envelope IS NULL"),
                   3);
   CU_ASSERT_EQUAL(tuser_q(b, "SELECT count(*) FROM inbox WHERE sender = "
-                       "'carol@relay-a' AND envelope IS NOT NULL"),
+                             "'carol@relay-a' AND envelope IS NOT NULL"),
                   2);
-  CU_ASSERT_EQUAL(tuser_q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS),
-                  0);
-  int64_t carol_bytes = tuser_q(b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
-                             " FROM inbox WHERE sender = 'carol@relay-a'");
+  CU_ASSERT_EQUAL(
+      tuser_q_until(a, ca, "SELECT count(*) FROM peer_notices", 0, T_MS), 0);
+  int64_t carol_bytes =
+      tuser_q(b, "SELECT coalesce(sum(octet_length(envelope)), 0)"
+                 " FROM inbox WHERE sender = 'carol@relay-a'");
   CU_ASSERT_EQUAL(stored_bytes(b, "bob"), carol_bytes);
   tclient_t *cb = tuser_login(&bob);
   (void)tclient_wait_rx(cb, 2, 1, T_MS);

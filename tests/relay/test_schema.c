@@ -177,9 +177,10 @@ static void test_apply_v1(void) {
       "23505");
   CU_ASSERT_STRING_EQUAL(
       sqlstate(
-          c, "INSERT INTO inbox (message_id, account_id, sender, sender_relay,"
-             " expires_at) SELECT '\\x0011', id, 'c@b.test', 'b.test', now() FROM accounts"
-             " WHERE name = 'bob'"),
+          c,
+          "INSERT INTO inbox (message_id, account_id, sender, sender_relay,"
+          " expires_at) SELECT '\\x0011', id, 'c@b.test', 'b.test', now() FROM accounts"
+          " WHERE name = 'bob'"),
       "23514");
   CU_ASSERT_STRING_EQUAL(
       sqlstate(c,

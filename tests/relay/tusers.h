@@ -18,7 +18,7 @@
 #define TUSER_LOGIN_MS 15000
 
 typedef struct tuser {
-  char id[64];    /* local@relay */
+  char id[64]; /* local@relay */
   char local[32];
   uint8_t pk[32], sk[32];
   char code[FIXTURE_CODE_MAX]; /* empty once used */

@@ -53,7 +53,8 @@ int test_main(int argc, char **argv, CU_SuiteInfo *suites) {
   return (failed || tfailed || sfailed) ? 1 : 0;
 }
 
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
+                                                                ...) {
   va_list ap;
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -97,7 +98,8 @@ uint8_t *test_hex_field(json_object *obj, const char *key, size_t *len) {
   if (!out)
     die("out of memory");
   for (size_t i = 0; i < n / 2; i++) {
-    int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
+    int hi = hexval((unsigned char)s[2 * i]),
+        lo = hexval((unsigned char)s[2 * i + 1]);
     if (hi < 0 || lo < 0)
       die("vector field %s has bad hex", key);
     out[i] = (uint8_t)(hi << 4 | lo);
@@ -108,14 +110,16 @@ uint8_t *test_hex_field(json_object *obj, const char *key, size_t *len) {
 
 const char *test_str_field(json_object *obj, const char *key) {
   json_object *v;
-  if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+  if (!json_object_object_get_ex(obj, key, &v) ||
+      !json_object_is_type(v, json_type_string))
     return NULL;
   return json_object_get_string(v);
 }
 
 int64_t test_int_field(json_object *obj, const char *key) {
   json_object *v;
-  if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
+  if (!json_object_object_get_ex(obj, key, &v) ||
+      !json_object_is_type(v, json_type_int))
     die("vector integer field %s missing", key);
   return json_object_get_int64(v);
 }

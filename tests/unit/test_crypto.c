@@ -15,14 +15,14 @@
 #include "synod/crypto.h"
 
 /* Like CU_ASSERT, and names the vector case on failure. */
-#define CHECK_CASE(name, tcid, cond)                                         \
-  do {                                                                       \
-    int ok_ = (cond) ? 1 : 0;                                                \
-    CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, #cond,       \
-                            __FILE__, "", CU_FALSE);                         \
-    if (!ok_)                                                                \
-      fprintf(stderr, "%s tcId %lld: %s failed\n", (name), (long long)(tcid), \
-              #cond);                                                        \
+#define CHECK_CASE(name, tcid, cond)                                           \
+  do {                                                                         \
+    int ok_ = (cond) ? 1 : 0;                                                  \
+    CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, #cond,         \
+                            __FILE__, "", CU_FALSE);                           \
+    if (!ok_)                                                                  \
+      fprintf(stderr, "%s tcId %lld: %s failed\n", (name), (long long)(tcid),  \
+              #cond);                                                          \
   } while (0)
 
 typedef struct counts {
@@ -32,8 +32,8 @@ typedef struct counts {
   size_t accepted; /* of those checked: our API accepted them */
 } counts_t;
 
-typedef void (*case_fn)(const char *name, json_object *group,
-                        json_object *test, counts_t *c);
+typedef void (*case_fn)(const char *name, json_object *group, json_object *test,
+                        counts_t *c);
 
 /* Runs fn over every test of every group of Wycheproof file, then checks
  * that every test of the file was either checked or explicitly skipped. */
@@ -120,7 +120,8 @@ static void test_ed25519_roundtrip(void) {
   CU_ASSERT_EQUAL(synod_ed25519_verify(sig, msg, sizeof msg - 1, pk),
                   SYNOD_EVERIFY);
   sig[10] ^= 1;
-  CU_ASSERT_EQUAL(synod_ed25519_verify(sig, msg, sizeof msg, pk), SYNOD_EVERIFY);
+  CU_ASSERT_EQUAL(synod_ed25519_verify(sig, msg, sizeof msg, pk),
+                  SYNOD_EVERIFY);
   /* Empty message, NULL pointer. */
   CU_ASSERT_EQUAL(synod_ed25519_sign(sig, NULL, 0, sk), 0);
   CU_ASSERT_EQUAL(synod_ed25519_verify(sig, NULL, 0, pk), 0);
@@ -141,8 +142,9 @@ static void x25519_case(const char *name, json_object *group, json_object *test,
   uint8_t *priv = test_hex_field(test, "private", &privlen);
   uint8_t *shared = test_hex_field(test, "shared", &sharedlen);
   int valid = result_is(test, "valid");
-  CHECK_CASE(name, tcid, valid || result_is(test, "acceptable") ||
-                             result_is(test, "invalid"));
+  CHECK_CASE(name, tcid,
+             valid || result_is(test, "acceptable") ||
+                 result_is(test, "invalid"));
   if (publen != 32 || privlen != 32 || sharedlen != 32) {
     CHECK_CASE(name, tcid, !valid);
     c->rejected++;
@@ -233,8 +235,8 @@ static void aead_case(const char *name, synod_aead_t alg, size_t keybits,
   CU_ASSERT_FATAL(sealed && buf && plain);
   memcpy(sealed, ct, ctlen);
   memcpy(sealed + ctlen, tag, taglen);
-  int rc = synod_aead_decrypt(alg, plain, sealed, sealedlen, aad, aadlen, iv,
-                              key);
+  int rc =
+      synod_aead_decrypt(alg, plain, sealed, sealedlen, aad, aadlen, iv, key);
   c->accepted += rc == 0;
   if (valid) {
     CHECK_CASE(name, tcid, msglen == ctlen);
@@ -292,17 +294,16 @@ static void test_aead_contract(void) {
   CU_ASSERT_EQUAL(synod_aead_key_bytes(SYNOD_AEAD_AES128GCM), 16);
   for (int a = 0; a < 2; a++) {
     synod_aead_t alg = a ? SYNOD_AEAD_AES128GCM : SYNOD_AEAD_CHACHA20POLY1305;
-    CU_ASSERT_EQUAL(synod_aead_encrypt(alg, c, m, sizeof m, NULL, 0, nonce, key),
-                    0);
+    CU_ASSERT_EQUAL(
+        synod_aead_encrypt(alg, c, m, sizeof m, NULL, 0, nonce, key), 0);
     CU_ASSERT_EQUAL(
         synod_aead_decrypt(alg, out, c, sizeof c, NULL, 0, nonce, key), 0);
     CU_ASSERT(memcmp(out, m, sizeof m) == 0);
     CU_ASSERT_EQUAL(synod_aead_decrypt(alg, out, c, 15, NULL, 0, nonce, key),
                     SYNOD_ETRUNC);
     /* Wrong associated data fails, and the output is wiped. */
-    CU_ASSERT_EQUAL(
-        synod_aead_decrypt(alg, out, c, sizeof c, m, 1, nonce, key),
-        SYNOD_EDECRYPT);
+    CU_ASSERT_EQUAL(synod_aead_decrypt(alg, out, c, sizeof c, m, 1, nonce, key),
+                    SYNOD_EDECRYPT);
     CU_ASSERT(is_zero(out, sizeof out));
     /* Tag-only ciphertext of an empty message. */
     CU_ASSERT_EQUAL(synod_aead_encrypt(alg, c, NULL, 0, m, 3, nonce, key), 0);
@@ -311,9 +312,9 @@ static void test_aead_contract(void) {
     CU_ASSERT_EQUAL(synod_aead_decrypt(alg, NULL, c, 16, m, 3, nonce, key),
                     SYNOD_EDECRYPT);
   }
-  CU_ASSERT_EQUAL(synod_aead_encrypt((synod_aead_t)7, c, m, sizeof m, NULL, 0,
-                                     nonce, key),
-                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(
+      synod_aead_encrypt((synod_aead_t)7, c, m, sizeof m, NULL, 0, nonce, key),
+      SYNOD_EINVAL);
   synod_wipe(key, sizeof key);
 }
 
@@ -344,8 +345,9 @@ static void hkdf_case(const char *name, json_object *group, json_object *test,
     CU_ASSERT_FATAL(out2 != NULL);
     CHECK_CASE(name, tcid,
                synod_hkdf_sha256_extract(prk, salt, saltlen, ikm, ikmlen) == 0);
-    CHECK_CASE(name, tcid, synod_hkdf_sha256_expand(out2, (size_t)size, prk, 32,
-                                                    info, infolen) == 0);
+    CHECK_CASE(name, tcid,
+               synod_hkdf_sha256_expand(out2, (size_t)size, prk, 32, info,
+                                        infolen) == 0);
     CHECK_CASE(name, tcid, memcmp(out2, okm, okmlen) == 0);
     free(out2);
   } else {
@@ -437,8 +439,8 @@ static void test_scrypt_rfc7914(void) {
          "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
          "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640",
          64);
-  CU_ASSERT_EQUAL(synod_scrypt(out, 64, "password", 8,
-                               (const uint8_t *)"NaCl", 4, 1024, 8, 16),
+  CU_ASSERT_EQUAL(synod_scrypt(out, 64, "password", 8, (const uint8_t *)"NaCl",
+                               4, 1024, 8, 16),
                   0);
   CU_ASSERT(memcmp(out, want, 64) == 0);
   hex_to(want,

@@ -6,11 +6,11 @@
 
 static void test_every_code_named(void) {
   int n = 0;
-#define CHECK_(name, value, msg)                                             \
-  CU_ASSERT_STRING_EQUAL(synod_err_name(SYNOD_##name), #name);               \
-  CU_ASSERT_STRING_EQUAL(synod_strerror(SYNOD_##name), msg);                 \
-  CU_ASSERT_EQUAL(synod_err_from_wire(value), SYNOD_##name);                 \
-  CU_ASSERT_EQUAL(-SYNOD_##name, value);                                     \
+#define CHECK_(name, value, msg)                                               \
+  CU_ASSERT_STRING_EQUAL(synod_err_name(SYNOD_##name), #name);                 \
+  CU_ASSERT_STRING_EQUAL(synod_strerror(SYNOD_##name), msg);                   \
+  CU_ASSERT_EQUAL(synod_err_from_wire(value), SYNOD_##name);                   \
+  CU_ASSERT_EQUAL(-SYNOD_##name, value);                                       \
   n++;
   SYNOD_ERRNO_MAP(CHECK_)
 #undef CHECK_
@@ -45,4 +45,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

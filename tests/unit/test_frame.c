@@ -20,13 +20,16 @@ static void test_whole_frames(void) {
   CU_ASSERT_EQUAL_FATAL(synod_frame_decoder_init(&dec, 16), 0);
   size_t used, blen, off = 0;
   uint8_t *body;
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, buf, n, &used, &body, &blen), 1);
+  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, buf, n, &used, &body, &blen),
+                  1);
   CU_ASSERT_EQUAL(used, 9);
   CU_ASSERT_EQUAL(blen, 5);
   CU_ASSERT_EQUAL(memcmp(body, "hello", 5), 0);
   free(body);
   off += used;
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, buf + off, n - off, &used, &body, &blen), 1);
+  CU_ASSERT_EQUAL(
+      synod_frame_decoder_feed(&dec, buf + off, n - off, &used, &body, &blen),
+      1);
   CU_ASSERT_EQUAL(blen, 2);
   CU_ASSERT_EQUAL(memcmp(body, "ab", 2), 0);
   free(body);
@@ -70,22 +73,26 @@ static void test_oversized(void) {
   const uint8_t hdr[] = {0xff, 0xff, 0xff, 0xff, 'x'};
   size_t used, blen;
   uint8_t *body;
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, hdr, sizeof hdr, &used, &body, &blen),
-                  SYNOD_ETOOBIG);
+  CU_ASSERT_EQUAL(
+      synod_frame_decoder_feed(&dec, hdr, sizeof hdr, &used, &body, &blen),
+      SYNOD_ETOOBIG);
   CU_ASSERT_PTR_NULL(body);
   CU_ASSERT_PTR_NULL(dec.body);
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, hdr, 1, &used, &body, &blen), SYNOD_ETOOBIG);
+  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, hdr, 1, &used, &body, &blen),
+                  SYNOD_ETOOBIG);
   CU_ASSERT_EQUAL(used, 0);
   synod_frame_decoder_free(&dec);
 
   /* One byte over the limit fails; exactly the limit passes the header. */
   CU_ASSERT_EQUAL_FATAL(synod_frame_decoder_init(&dec, 1024), 0);
   const uint8_t over[] = {0, 0, 4, 1};
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, over, 4, &used, &body, &blen), SYNOD_ETOOBIG);
+  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, over, 4, &used, &body, &blen),
+                  SYNOD_ETOOBIG);
   synod_frame_decoder_free(&dec);
   CU_ASSERT_EQUAL_FATAL(synod_frame_decoder_init(&dec, 1024), 0);
   const uint8_t at[] = {0, 0, 4, 0};
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, at, 4, &used, &body, &blen), 0);
+  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, at, 4, &used, &body, &blen),
+                  0);
   CU_ASSERT_TRUE(synod_frame_decoder_pending(&dec));
   synod_frame_decoder_free(&dec);
 }
@@ -96,7 +103,8 @@ static void test_zero_length_and_truncation(void) {
   uint8_t *body;
   const uint8_t zero[] = {0, 0, 0, 0};
   CU_ASSERT_EQUAL_FATAL(synod_frame_decoder_init(&dec, 1024), 0);
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, zero, 4, &used, &body, &blen), SYNOD_EPROTO);
+  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, zero, 4, &used, &body, &blen),
+                  SYNOD_EPROTO);
   synod_frame_decoder_free(&dec);
 
   /* A header promising 10 bytes followed by 3: the decoder waits, and
@@ -104,7 +112,9 @@ static void test_zero_length_and_truncation(void) {
    * when the peer closes. */
   const uint8_t part[] = {0, 0, 0, 10, 'a', 'b', 'c'};
   CU_ASSERT_EQUAL_FATAL(synod_frame_decoder_init(&dec, 1024), 0);
-  CU_ASSERT_EQUAL(synod_frame_decoder_feed(&dec, part, sizeof part, &used, &body, &blen), 0);
+  CU_ASSERT_EQUAL(
+      synod_frame_decoder_feed(&dec, part, sizeof part, &used, &body, &blen),
+      0);
   CU_ASSERT_EQUAL(used, sizeof part);
   CU_ASSERT_TRUE(synod_frame_decoder_pending(&dec));
   synod_frame_decoder_free(&dec);
@@ -119,7 +129,8 @@ static void test_header_and_init_limits(void) {
   CU_ASSERT_EQUAL(hdr[1], 0xfe);
   CU_ASSERT_EQUAL(hdr[3], 4);
   CU_ASSERT_EQUAL(synod_frame_decoder_init(&dec, 0), SYNOD_EINVAL);
-  CU_ASSERT_EQUAL(synod_frame_decoder_init(&dec, SYNOD_FRAME_HARD_MAX + 1), SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_frame_decoder_init(&dec, SYNOD_FRAME_HARD_MAX + 1),
+                  SYNOD_EINVAL);
 }
 
 static CU_TestInfo frame_tests[] = {
@@ -136,4 +147,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

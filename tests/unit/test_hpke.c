@@ -14,14 +14,14 @@
 #include "synod/hpke.h"
 
 /* Like CU_ASSERT, and names the vector entry on failure. */
-#define CHECK_AT(what, idx, cond)                                            \
-  do {                                                                       \
-    int ok_ = (cond) ? 1 : 0;                                                \
-    CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, #cond,       \
-                            __FILE__, "", CU_FALSE);                         \
-    if (!ok_)                                                                \
-      fprintf(stderr, "hpke entry %zu %s %zu: %s failed\n", entry, (what),   \
-              (size_t)(idx), #cond);                                         \
+#define CHECK_AT(what, idx, cond)                                              \
+  do {                                                                         \
+    int ok_ = (cond) ? 1 : 0;                                                  \
+    CU_assertImplementation(ok_ ? CU_TRUE : CU_FALSE, __LINE__, #cond,         \
+                            __FILE__, "", CU_FALSE);                           \
+    if (!ok_)                                                                  \
+      fprintf(stderr, "hpke entry %zu %s %zu: %s failed\n", entry, (what),     \
+              (size_t)(idx), #cond);                                           \
   } while (0)
 
 /* A hex field that must have exactly len bytes, decoded into out. */
@@ -85,8 +85,8 @@ static void check_entry(size_t entry, json_object *e, hpke_counts_t *c) {
 
   /* KeySchedule. */
   synod_hpke_ctx_t ks;
-  CHECK_AT("step", 4, synod_hpke_key_schedule(&ks, aead, shared, info,
-                                              infolen) == 0);
+  CHECK_AT("step", 4,
+           synod_hpke_key_schedule(&ks, aead, shared, info, infolen) == 0);
   CHECK_AT("step", 4, memcmp(ks.key, key, nk) == 0);
   CHECK_AT("step", 4, memcmp(ks.base_nonce, base_nonce, 12) == 0);
   CHECK_AT("step", 4, memcmp(ks.exporter_secret, exporter_secret, 32) == 0);
@@ -96,14 +96,16 @@ static void check_entry(size_t entry, json_object *e, hpke_counts_t *c) {
   /* SetupBaseS / SetupBaseR give the same contexts. */
   synod_hpke_ctx_t s, r;
   memset(ourenc, 0, sizeof ourenc);
-  CU_ASSERT_FATAL(synod_hpke_setup_base_s(&s, ourenc, aead, info, infolen,
-                                          pkRm, skEm) == 0);
-  CU_ASSERT_FATAL(synod_hpke_setup_base_r(&r, aead, enc, info, infolen,
-                                          skRm) == 0);
+  CU_ASSERT_FATAL(synod_hpke_setup_base_s(&s, ourenc, aead, info, infolen, pkRm,
+                                          skEm) == 0);
+  CU_ASSERT_FATAL(synod_hpke_setup_base_r(&r, aead, enc, info, infolen, skRm) ==
+                  0);
   CHECK_AT("step", 5, memcmp(ourenc, enc, 32) == 0);
-  CHECK_AT("step", 5, memcmp(s.key, key, nk) == 0 && memcmp(r.key, key, nk) == 0);
-  CHECK_AT("step", 5, memcmp(s.base_nonce, base_nonce, 12) == 0 &&
-                          memcmp(r.base_nonce, base_nonce, 12) == 0);
+  CHECK_AT("step", 5,
+           memcmp(s.key, key, nk) == 0 && memcmp(r.key, key, nk) == 0);
+  CHECK_AT("step", 5,
+           memcmp(s.base_nonce, base_nonce, 12) == 0 &&
+               memcmp(r.base_nonce, base_nonce, 12) == 0);
 
   /* Every sequential encryption, in order. */
   json_object *encs = array_field(e, "encryptions");
@@ -138,8 +140,9 @@ static void check_entry(size_t entry, json_object *e, hpke_counts_t *c) {
     if (i % 64 == 0) {
       memcpy(buf, ct, ctlen);
       buf[i % ctlen] ^= 0x01;
-      CHECK_AT("encryption", i, synod_hpke_open(&r, back, buf, ctlen, aad,
-                                                aadlen) == SYNOD_EDECRYPT);
+      CHECK_AT("encryption", i,
+               synod_hpke_open(&r, back, buf, ctlen, aad, aadlen) ==
+                   SYNOD_EDECRYPT);
       CHECK_AT("encryption", i, r.seq == i);
     }
     memset(back, 0, ptlen + 1);
@@ -189,10 +192,11 @@ static void check_entry(size_t entry, json_object *e, hpke_counts_t *c) {
   uint8_t *ct = test_hex_field(x0, "ct", &ctlen);
   uint8_t *back = malloc(ctlen);
   CU_ASSERT_FATAL(back != NULL);
-  CU_ASSERT_FATAL(synod_hpke_setup_base_r(&wrong, aead, enc, info, infolen,
-                                          skEm) == 0);
-  CHECK_AT("step", 6, synod_hpke_open(&wrong, back, ct, ctlen, aad, aadlen) ==
-                          SYNOD_EDECRYPT);
+  CU_ASSERT_FATAL(
+      synod_hpke_setup_base_r(&wrong, aead, enc, info, infolen, skEm) == 0);
+  CHECK_AT("step", 6,
+           synod_hpke_open(&wrong, back, ct, ctlen, aad, aadlen) ==
+               SYNOD_EDECRYPT);
   synod_hpke_ctx_wipe(&wrong);
   free(back);
   free(aad);
@@ -213,7 +217,8 @@ static void test_rfc9180_vectors(void) {
   hpke_counts_t c = {0, 0, 0, 0, 0, 0};
   for (size_t entry = 0; entry < n; entry++) {
     json_object *e = json_object_array_get_idx(root, entry);
-    int64_t mode = test_int_field(e, "mode"), aead = test_int_field(e, "aead_id");
+    int64_t mode = test_int_field(e, "mode"),
+            aead = test_int_field(e, "aead_id");
     if (mode != SYNOD_HPKE_MODE_BASE ||
         test_int_field(e, "kem_id") != SYNOD_HPKE_KEM_X25519_SHA256 ||
         test_int_field(e, "kdf_id") != SYNOD_HPKE_KDF_HKDF_SHA256 ||
@@ -301,15 +306,15 @@ static void test_single_shot(void) {
   CU_ASSERT_EQUAL(synod_hpke_seal_base(sealed, aeads[0], pt, sizeof pt, NULL, 0,
                                        NULL, 0, pk),
                   0);
-  CU_ASSERT_EQUAL(synod_hpke_seal_base(bad, aeads[0], pt, sizeof pt, NULL, 0,
-                                       NULL, 0, pk),
-                  0);
+  CU_ASSERT_EQUAL(
+      synod_hpke_seal_base(bad, aeads[0], pt, sizeof pt, NULL, 0, NULL, 0, pk),
+      0);
   CU_ASSERT(memcmp(sealed, bad, SYNOD_HPKE_ENC_BYTES) != 0);
   /* Empty plaintext, empty info and aad. */
   uint8_t tagonly[SYNOD_HPKE_OVERHEAD];
-  CU_ASSERT_EQUAL(synod_hpke_seal_base(tagonly, aeads[0], NULL, 0, NULL, 0,
-                                       NULL, 0, pk),
-                  0);
+  CU_ASSERT_EQUAL(
+      synod_hpke_seal_base(tagonly, aeads[0], NULL, 0, NULL, 0, NULL, 0, pk),
+      0);
   CU_ASSERT_EQUAL(synod_hpke_open_base(NULL, aeads[0], tagonly, sizeof tagonly,
                                        NULL, 0, NULL, 0, sk),
                   0);
@@ -321,20 +326,21 @@ static void test_sequence(void) {
   uint8_t pk[32], sk[32], enc[32], ct[3][20], pt[4] = {1, 2, 3, 4}, back[4];
   synod_hpke_ctx_t s, r;
   CU_ASSERT_EQUAL_FATAL(synod_x25519_keygen(pk, sk), 0);
-  CU_ASSERT_EQUAL_FATAL(synod_hpke_setup_base_s(&s, enc, aeads[0], NULL, 0, pk,
-                                                NULL),
-                        0);
+  CU_ASSERT_EQUAL_FATAL(
+      synod_hpke_setup_base_s(&s, enc, aeads[0], NULL, 0, pk, NULL), 0);
   CU_ASSERT_EQUAL_FATAL(synod_hpke_setup_base_r(&r, aeads[0], enc, NULL, 0, sk),
                         0);
   for (int i = 0; i < 3; i++)
     CU_ASSERT_EQUAL(synod_hpke_seal(&s, ct[i], pt, sizeof pt, NULL, 0), 0);
   /* Out of order: message 1 does not open as message 0; no advance. */
-  CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[1], 20, NULL, 0), SYNOD_EDECRYPT);
+  CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[1], 20, NULL, 0),
+                  SYNOD_EDECRYPT);
   CU_ASSERT_EQUAL(r.seq, 0);
   CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[0], 20, NULL, 0), 0);
   CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[1], 20, NULL, 0), 0);
   /* Replay of message 1 fails. */
-  CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[1], 20, NULL, 0), SYNOD_EDECRYPT);
+  CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[1], 20, NULL, 0),
+                  SYNOD_EDECRYPT);
   CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[2], 20, NULL, 0), 0);
   CU_ASSERT_EQUAL(synod_hpke_open(&r, back, ct[0], 15, NULL, 0), SYNOD_ETRUNC);
 
@@ -357,9 +363,11 @@ static void test_sequence(void) {
   CU_ASSERT(memcmp(e1, e2, 32) == 0);
   uint8_t *big = malloc(SYNOD_HPKE_MAX_EXPORT + 1);
   CU_ASSERT_FATAL(big != NULL);
-  CU_ASSERT_EQUAL(synod_hpke_export(&s, big, SYNOD_HPKE_MAX_EXPORT, NULL, 0), 0);
-  CU_ASSERT_EQUAL(synod_hpke_export(&s, big, SYNOD_HPKE_MAX_EXPORT + 1, NULL, 0),
-                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(synod_hpke_export(&s, big, SYNOD_HPKE_MAX_EXPORT, NULL, 0),
+                  0);
+  CU_ASSERT_EQUAL(
+      synod_hpke_export(&s, big, SYNOD_HPKE_MAX_EXPORT + 1, NULL, 0),
+      SYNOD_EINVAL);
   free(big);
 
   synod_hpke_ctx_wipe(&s);
@@ -377,9 +385,9 @@ static void test_bad_inputs(void) {
   CU_ASSERT_EQUAL_FATAL(synod_x25519_keygen(pk, sk), 0);
   /* A low-order recipient key (the zero point): DH output is zero. */
   uint8_t low[32] = {0};
-  CU_ASSERT_EQUAL(synod_hpke_setup_base_s(&ctx, enc, aeads[0], NULL, 0, low,
-                                          NULL),
-                  SYNOD_ECRYPTO);
+  CU_ASSERT_EQUAL(
+      synod_hpke_setup_base_s(&ctx, enc, aeads[0], NULL, 0, low, NULL),
+      SYNOD_ECRYPTO);
   /* Low-order enc values (u = 1, u = 0) at the recipient. */
   uint8_t one[32] = {1};
   CU_ASSERT_EQUAL(synod_hpke_setup_base_r(&ctx, aeads[0], one, NULL, 0, sk),

@@ -32,11 +32,13 @@ static void test_roundtrip(void) {
   CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
   const char *params[] = {"7", "\\x00ff"};
-  r = PQexecParams(c, "INSERT INTO t VALUES ($1, $2)", 2, NULL, params, NULL, NULL, 0);
+  r = PQexecParams(c, "INSERT INTO t VALUES ($1, $2)", 2, NULL, params, NULL,
+                   NULL, 0);
   CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
   PQclear(r);
   /* The unique constraint the relay relies on for deduplication. */
-  r = PQexecParams(c, "INSERT INTO t VALUES ($1, $2)", 2, NULL, params, NULL, NULL, 0);
+  r = PQexecParams(c, "INSERT INTO t VALUES ($1, $2)", 2, NULL, params, NULL,
+                   NULL, 0);
   CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_FATAL_ERROR);
   CU_ASSERT_STRING_EQUAL(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23505");
   PQclear(r);
@@ -66,4 +68,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}

@@ -45,12 +45,10 @@ static void test_roundtrip_and_separation(void) {
   const uint8_t body[] = {0x0a, 0x05, 'a', '@', 'b', '.', 'c', 0x10, 0x01};
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk, sk), 0);
   for (size_t i = 0; i < NKINDS; i++) {
-    CU_ASSERT_EQUAL(synod_sig_sign(sig[i], kinds[i].kind, body, sizeof body,
-                                   sk),
-                    0);
-    CU_ASSERT_EQUAL(synod_sig_verify(sig[i], kinds[i].kind, body, sizeof body,
-                                     pk),
-                    0);
+    CU_ASSERT_EQUAL(
+        synod_sig_sign(sig[i], kinds[i].kind, body, sizeof body, sk), 0);
+    CU_ASSERT_EQUAL(
+        synod_sig_verify(sig[i], kinds[i].kind, body, sizeof body, pk), 0);
   }
   /* A signature made for one kind verifies as no other kind. */
   size_t refused = 0;
@@ -97,8 +95,9 @@ static void test_tampering(void) {
       synod_sig_verify(sig, SYNOD_SIG_PURGE, body, sizeof body - 1, pk),
       SYNOD_EVERIFY);
   /* Wrong key fails. */
-  CU_ASSERT_EQUAL(synod_sig_verify(sig, SYNOD_SIG_PURGE, body, sizeof body, pk2),
-                  SYNOD_EVERIFY);
+  CU_ASSERT_EQUAL(
+      synod_sig_verify(sig, SYNOD_SIG_PURGE, body, sizeof body, pk2),
+      SYNOD_EVERIFY);
   CU_ASSERT_EQUAL(synod_sig_verify(sig, SYNOD_SIG_PURGE, body, sizeof body, pk),
                   0);
   synod_wipe(sk, sizeof sk);
@@ -110,8 +109,8 @@ static void test_tampering(void) {
 static void test_message_layout(void) {
   uint8_t pk[32], sk[32], sig[64], sig2[64];
   const uint8_t body[] = {1, 2, 3};
-  const uint8_t m[] = {'s', 'y', 'n', 'o', 'd', '/', 'v', '1', '/',
-                       'p', 'u', 'r', 'g', 'e', 0x00, 1, 2, 3};
+  const uint8_t m[] = {'s', 'y', 'n', 'o', 'd', '/',  'v', '1', '/',
+                       'p', 'u', 'r', 'g', 'e', 0x00, 1,   2,   3};
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk, sk), 0);
   CU_ASSERT_EQUAL(synod_sig_sign(sig, SYNOD_SIG_PURGE, body, sizeof body, sk),
                   0);
@@ -140,11 +139,12 @@ static void test_limits(void) {
                   SYNOD_EINVAL);
   /* Over the cap: refused before anything is read or allocated. */
   const uint8_t one = 1;
-  CU_ASSERT_EQUAL(synod_sig_sign(sig, SYNOD_SIG_MESSAGE, &one,
-                                 SYNOD_SIG_MAX_BYTES + 1, sk),
-                  SYNOD_ETOOBIG);
-  CU_ASSERT_EQUAL(synod_sig_verify(sig, SYNOD_SIG_MESSAGE, &one, (size_t)-1, pk),
-                  SYNOD_ETOOBIG);
+  CU_ASSERT_EQUAL(
+      synod_sig_sign(sig, SYNOD_SIG_MESSAGE, &one, SYNOD_SIG_MAX_BYTES + 1, sk),
+      SYNOD_ETOOBIG);
+  CU_ASSERT_EQUAL(
+      synod_sig_verify(sig, SYNOD_SIG_MESSAGE, &one, (size_t)-1, pk),
+      SYNOD_ETOOBIG);
   /* At the cap: works, through the heap. */
   uint8_t *big = calloc(1, SYNOD_SIG_MAX_BYTES);
   CU_ASSERT_FATAL(big != NULL);
@@ -152,7 +152,8 @@ static void test_limits(void) {
   CU_ASSERT_EQUAL(
       synod_sig_sign(sig, SYNOD_SIG_MESSAGE, big, SYNOD_SIG_MAX_BYTES, sk), 0);
   CU_ASSERT_EQUAL(
-      synod_sig_verify(sig, SYNOD_SIG_MESSAGE, big, SYNOD_SIG_MAX_BYTES, pk), 0);
+      synod_sig_verify(sig, SYNOD_SIG_MESSAGE, big, SYNOD_SIG_MAX_BYTES, pk),
+      0);
   big[SYNOD_SIG_MAX_BYTES - 1] = 8;
   CU_ASSERT_EQUAL(
       synod_sig_verify(sig, SYNOD_SIG_MESSAGE, big, SYNOD_SIG_MAX_BYTES, pk),
@@ -170,15 +171,20 @@ static void test_signer(void) {
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_signer_new(&signer, sk), 0);
   const uint8_t msg[] = "same bytes, same signature";
   int same = 0;
-  for (int k = SYNOD_SIG_CHANNEL_BINDING; k <= SYNOD_SIG_DELIVERY_FAILURE; k++) {
-    CU_ASSERT_EQUAL(synod_sig_sign(a, (synod_sig_kind_t)k, msg, sizeof msg, sk), 0);
-    CU_ASSERT_EQUAL(synod_sig_sign_by(b, (synod_sig_kind_t)k, msg, sizeof msg, signer), 0);
+  for (int k = SYNOD_SIG_CHANNEL_BINDING; k <= SYNOD_SIG_DELIVERY_FAILURE;
+       k++) {
+    CU_ASSERT_EQUAL(synod_sig_sign(a, (synod_sig_kind_t)k, msg, sizeof msg, sk),
+                    0);
+    CU_ASSERT_EQUAL(
+        synod_sig_sign_by(b, (synod_sig_kind_t)k, msg, sizeof msg, signer), 0);
     same += memcmp(a, b, 64) == 0;
-    CU_ASSERT_EQUAL(synod_sig_verify(b, (synod_sig_kind_t)k, msg, sizeof msg, pk), 0);
+    CU_ASSERT_EQUAL(
+        synod_sig_verify(b, (synod_sig_kind_t)k, msg, sizeof msg, pk), 0);
   }
   CU_ASSERT_EQUAL(same, SYNOD_SIG_DELIVERY_FAILURE);
-  CU_ASSERT_EQUAL(synod_sig_sign_by(b, (synod_sig_kind_t)0, msg, sizeof msg, signer),
-                  SYNOD_EINVAL);
+  CU_ASSERT_EQUAL(
+      synod_sig_sign_by(b, (synod_sig_kind_t)0, msg, sizeof msg, signer),
+      SYNOD_EINVAL);
   CU_ASSERT_EQUAL(synod_sig_sign_by(b, SYNOD_SIG_PURGE, msg, sizeof msg, NULL),
                   SYNOD_EINVAL);
   CU_ASSERT_EQUAL(synod_ed25519_signer_sign(signer, b, NULL, 5), SYNOD_EINVAL);

@@ -10,7 +10,8 @@ static void test_valid(void) {
   CU_ASSERT_EQUAL(synod_userid_parse("alice@relay-a", &n, &relay), 0);
   CU_ASSERT_EQUAL(n, 5);
   CU_ASSERT_STRING_EQUAL(relay, "relay-a");
-  CU_ASSERT_EQUAL(synod_userid_parse("b.o_b-1@relay.example.org", &n, &relay), 0);
+  CU_ASSERT_EQUAL(synod_userid_parse("b.o_b-1@relay.example.org", &n, &relay),
+                  0);
   CU_ASSERT_STRING_EQUAL(relay, "relay.example.org");
   CU_ASSERT_EQUAL(synod_userid_parse("0@a", NULL, NULL), 0);
   CU_ASSERT_EQUAL(synod_userid_check_local("alice"), 0);
@@ -19,10 +20,25 @@ static void test_valid(void) {
 
 static void test_invalid(void) {
   const char *bad[] = {
-      "",         "alice",        "@relay",     "alice@",       "Alice@relay",
-      "alice@Relay", "al ice@relay", "alice@relay.", "alice@.relay", "alice@re..lay",
-      "alice@-relay", "alice@relay-", "alice@a-.b", ".alice@relay", "-a@relay",
-      "a@b@c",    "alice@relay_x", "ali\xc3\xa9@relay", "alice@rel\nay",
+      "",
+      "alice",
+      "@relay",
+      "alice@",
+      "Alice@relay",
+      "alice@Relay",
+      "al ice@relay",
+      "alice@relay.",
+      "alice@.relay",
+      "alice@re..lay",
+      "alice@-relay",
+      "alice@relay-",
+      "alice@a-.b",
+      ".alice@relay",
+      "-a@relay",
+      "a@b@c",
+      "alice@relay_x",
+      "ali\xc3\xa9@relay",
+      "alice@rel\nay",
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int rc = synod_userid_parse(bad[i], NULL, NULL);
@@ -77,4 +93,6 @@ static CU_SuiteInfo suites[] = {
     CU_SUITE_INFO_NULL,
 };
 
-int main(int argc, char **argv) { return test_main(argc, argv, suites); }
+int main(int argc, char **argv) {
+  return test_main(argc, argv, suites);
+}
