@@ -16,6 +16,7 @@
 #include "schema.h"
 #include "synod/encoding.h"
 #include "synod/keyfile.h"
+#include "synod/log.h"
 #include "synod/userid.h"
 
 static void errorf(const admin_cmd_t *cmd, const char *fmt, ...)
@@ -495,6 +496,80 @@ int admin_user_disable(const admin_cmd_t *cmd, int argc, char **argv) {
 
 int admin_user_enable(const admin_cmd_t *cmd, int argc, char **argv) {
   return set_disabled(cmd, argc, argv, false);
+}
+
+/*
+ * user reenroll: the operator's half of a key reset (proto/README.md 7.2).
+ * The account's identity key binding is cleared and a new one-time code
+ * stored, in one statement: from then on the old key is refused (no key is
+ * bound, and a session without the code is EAUTH), and the first key that
+ * presents the code is bound, as at the first enrolment. The announcement
+ * chain is not touched: the user's reset announcement, published from the
+ * new key, extends it. Logged (logfmt on stderr) with the old key, so the
+ * operator's log says when the binding changed and from what.
+ */
+int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
+  relay_config_t cfg;
+  PGconn *conn = NULL;
+  const char *name;
+  int rc = user_prologue(cmd, argc, argv, &cfg, &conn, &name);
+  if (rc >= 0)
+    return rc;
+
+  int status = ADMIN_EXIT_FAIL;
+  char code[ADMIN_ENROLL_CODE_TEXT];
+  uint8_t hash[SYNOD_SHA256_BYTES];
+  if (admin_enroll_code_new(code) != 0 ||
+      admin_enroll_code_hash(hash, code, strlen(code)) != 0) {
+    errorf(cmd, "cannot make an enrolment code: %s",
+           synod_strerror(SYNOD_ECRYPTO));
+    goto out;
+  }
+  const char *params[2] = {name, (const char *)hash};
+  int lengths[2] = {0, (int)sizeof hash};
+  int formats[2] = {0, 1};
+  /* The old key is read in the same statement, under the row lock the
+   * UPDATE takes, so the log names the binding that was really cleared. */
+  PGresult *r = PQexecParams(
+      conn,
+      "UPDATE accounts a SET identity_key = NULL, enroll_code_hash = $2,"
+      " enrolled_at = NULL"
+      " FROM (SELECT id, identity_key FROM accounts WHERE name = $1"
+      "       FOR UPDATE) o"
+      " WHERE a.id = o.id"
+      " RETURNING coalesce(encode(o.identity_key, 'hex'), ''), a.disabled",
+      2, NULL, params, lengths, formats, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    report_pg(cmd, "cannot re-enrol the user", r);
+  } else if (PQntuples(r) == 0) {
+    errorf(cmd, "no such user: %s", name);
+  } else {
+    const char *old = PQgetvalue(r, 0, 0);
+    bool disabled = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    char id[SYNOD_USERID_MAX + 2];
+    snprintf(id, sizeof id, "%s@%s", name, cfg.name);
+    synod_log(SYNOD_LOG_WARN, "account re-enrolled",
+              "user=%s old_identity_key=%s", id, *old ? old : "none");
+    printf("re-enrolled %s@%s: %s\n", name, cfg.name,
+           *old ? "its identity key is unbound and can no longer log in"
+                : "it had no identity key bound yet");
+    printf("enrolment code: %s\n", code);
+    printf("Give the code to the user over a channel you trust, after "
+           "checking it is\nthem: it works once, for the first key that "
+           "presents it, and is not stored.\nThe user runs 'synod keys reset "
+           "--code CODE' (on a new device: 'synod init'\nwithout --code "
+           "first).\n");
+    if (disabled)
+      printf("The account is disabled: 'synod-relay user enable %s' first.\n",
+             name);
+    status = ADMIN_EXIT_OK;
+  }
+  PQclear(r);
+out:
+  synod_wipe(code, sizeof code);
+  PQfinish(conn);
+  config_free(&cfg);
+  return status;
 }
 
 /* A JSON string; names are checked ASCII, but escape anyway. */

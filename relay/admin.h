@@ -1,7 +1,7 @@
 /*
  * The operator's commands of synod-relay: keygen, pubkey, migrate, user
- * add|list|disable|enable, status. They run before and beside the server,
- * not on its loop, so they use blocking libpq.
+ * add|list|disable|enable|reenroll, status. They run before and beside the
+ * server, not on its loop, so they use blocking libpq.
  *
  * relay/main.c holds the table of commands and dispatches; each command is
  * an admin_cmd_fn that parses its own options (getopt_long, argv[0] being
@@ -49,6 +49,7 @@ int admin_user_add(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_user_list(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_user_disable(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_user_enable(const admin_cmd_t *cmd, int argc, char **argv);
+int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_status(const admin_cmd_t *cmd, int argc, char **argv);
 int admin_run(const admin_cmd_t *cmd, int argc, char **argv);
 

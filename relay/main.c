@@ -80,6 +80,20 @@ static const admin_cmd_t commands[] = {
      "Clears the disabled mark set by user disable.\n"
      "\n"
      "options:\n" CONFIG_OPTION HELP_OPTION},
+    {"user reenroll", admin_user_reenroll,
+     "unbind an account's key, print a new enrolment code",
+     "usage: synod-relay user reenroll NAME [-c FILE]\n"
+     "\n"
+     "For a user who lost their device or whose keys were compromised:\n"
+     "clears the identity key bound to the account NAME (that key can no\n"
+     "longer log in; sessions already open stay up until they end) and\n"
+     "prints a new one-time enrolment code, of which only a SHA-256 hash is\n"
+     "stored. The first key that presents the code is bound to the account;\n"
+     "the user then publishes a key reset ('synod keys reset --code CODE').\n"
+     "Check who asks before you run it: whoever holds the code owns the\n"
+     "account. The change is logged on standard error with the old key.\n"
+     "\n"
+     "options:\n" CONFIG_OPTION HELP_OPTION},
     {"run", admin_run, "serve: accept clients and peers, store and forward",
      "usage: synod-relay run [-c FILE]\n"
      "\n"

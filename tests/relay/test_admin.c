@@ -173,9 +173,10 @@ static void copy(char *dst, size_t len, const char *src) {
 
 static void test_help(void) {
   static const char *const cmds[][2] = {
-      {"keygen", NULL},   {"pubkey", NULL}, {"migrate", NULL},
-      {"user", "add"},    {"user", "list"}, {"user", "disable"},
-      {"user", "enable"}, {"status", NULL}, {"run", NULL},
+      {"keygen", NULL},   {"pubkey", NULL},     {"migrate", NULL},
+      {"user", "add"},    {"user", "list"},     {"user", "disable"},
+      {"user", "enable"}, {"user", "reenroll"}, {"status", NULL},
+      {"run", NULL},
   };
   for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
     int rc = cmds[i][1] ? run(cmds[i][0], cmds[i][1], "--help", NULL)

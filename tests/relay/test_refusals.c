@@ -721,6 +721,66 @@ static void test_user_keys(void) {
   finish(fx);
 }
 
+/* `synod-relay user reenroll`: the account's key is unbound at once (the
+ * old key is refused with and without the old code), the new code binds
+ * the first key that presents it, once; afterwards the old key is just
+ * another key (EBADKEY). */
+static void test_reenroll(void) {
+  fixture_t *fx = start_federation("refuse_reenroll", 1);
+  fixture_relay_t *a = fixture_relay_at(fx, 0);
+  honest_t h;
+  honest_up(&h, a);
+  tuser_t alice;
+  tuser_make(&alice, a, "alice");
+  tclient_close(tuser_login(&alice)); /* enrolled with K1 */
+
+  char out[4096], code[FIXTURE_CODE_MAX];
+  int st = -1;
+  CU_ASSERT_EQUAL(
+      fixture_relay_cmd(a, out, sizeof out, &st, "user", "reenroll", "nobody"),
+      0);
+  CU_ASSERT_EQUAL(st, 1);
+  CU_ASSERT_EQUAL_FATAL(
+      fixture_relay_cmd(a, out, sizeof out, &st, "user", "reenroll", "alice"),
+      0);
+  CU_ASSERT_EQUAL_FATAL(st, 0);
+  const char *cp = strstr(out, "enrolment code: ");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cp);
+  snprintf(code, sizeof code, "%.*s", (int)strcspn(cp + 16, "\n"), cp + 16);
+
+  uint8_t pk2[32], sk2[32], pk3[32], sk3[32];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk2, sk2), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk3, sk3), 0);
+  tclient_t *c = NULL;
+  /* The old key, unbound: refused. */
+  CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, alice.sk, NULL), SYNOD_EAUTH);
+  CU_ASSERT_PTR_NULL(c);
+  /* A new key without the code, with a wrong one: refused. */
+  CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, sk2, NULL), SYNOD_EAUTH);
+  char wrong[FIXTURE_CODE_MAX];
+  memcpy(wrong, code, sizeof wrong);
+  wrong[0] = wrong[0] == 'A' ? 'B' : 'A';
+  CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, sk2, wrong), SYNOD_EAUTH);
+  relay_healthy(&h, "reenrolled account");
+  /* The code binds K2, once. */
+  CU_ASSERT_EQUAL_FATAL(connect_as(&c, a, alice.id, sk2, code), 0);
+  tclient_close(c);
+  c = NULL;
+  CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, sk2, NULL), 0);
+  tclient_close(c);
+  c = NULL;
+  CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, sk3, code), SYNOD_EAUTH);
+  CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, alice.sk, NULL), SYNOD_EBADKEY);
+  CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, alice.sk, code), SYNOD_EAUTH);
+  CU_ASSERT_PTR_NULL(c);
+  relay_healthy(&h, "after reenrolment");
+  synod_wipe(sk2, sizeof sk2);
+  synod_wipe(sk3, sizeof sk3);
+
+  honest_down(&h);
+  finish(fx);
+}
+
 /* --- 4. frames ------------------------------------------------------------ */
 
 /* Frames the decoder or the parser refuses, before and after
@@ -1146,6 +1206,7 @@ static CU_TestInfo refusal_tests[] = {
     {"unknown_relay", test_unknown_relay},
     {"wrong_role", test_wrong_role},
     {"user_keys", test_user_keys},
+    {"reenroll", test_reenroll},
     {"bad_frames", test_bad_frames},
     {"unknown_recipient", test_unknown_recipient},
     {"rate_limit", test_rate_limit},
