@@ -88,6 +88,17 @@ void sbuf_printf(sbuf_t *b, const char *fmt, ...)
 
 /* --- profile.c ------------------------------------------------------------ */
 
+#define PROFILE_KEYS_FILE "keys"
+
+/* Seals identity_sk, device_sk and c's MAC key with pass into dir/name
+ * (replaced atomically), after checking pass opens the profile's keys file
+ * and that it holds c's identity seed and MAC key: SYNOD_EDECRYPT (wrong
+ * passphrase), SYNOD_EVERIFY (not this profile's keys), keyfile errors. */
+SYNOD_WUR int profile_write_keys(const synod_client_t *c, const char *name,
+                                 const uint8_t identity_sk[static 32],
+                                 const uint8_t device_sk[static 32],
+                                 const char *pass, size_t passlen,
+                                 const synod_keyfile_kdf_t *kdf);
 SYNOD_WUR int profile_save_pins(synod_client_t *c);
 SYNOD_WUR int profile_save_self(synod_client_t *c);
 /* The relay called name in the trust set, or NULL. */

@@ -1619,6 +1619,101 @@ static int cmd_keys_rotate(const cmd_t *cmd, int argc, char **argv) {
   return lrc == 0 ? EXIT_OK : EXIT_FAIL;
 }
 
+/* Why the home relay did not take the new key, for people. */
+static const char *reset_refusal(int rc, const char *code) {
+  switch (rc) {
+  case SYNOD_EBADKEY:
+    return "your home relay still binds your account to your old key. Ask "
+           "its operator to re-enrol you ('synod-relay user reenroll NAME' "
+           "prints a one-time code), then run 'synod keys reset --code CODE'";
+  case SYNOD_EAUTH:
+    return code ? "the code is wrong or was already used; ask the operator "
+                  "of your home relay for a new one"
+                : "your account was re-enrolled and waits for its code: "
+                  "run 'synod keys reset --code CODE'";
+  case SYNOD_EDENIED:
+    return "your account is disabled at your home relay; ask its operator";
+  case SYNOD_EUNKNOWNUSER:
+    return "your home relay has no such account";
+  case SYNOD_EUNKNOWNPEER:
+    return "your home relay is not in the trust set (add it with 'synod "
+           "trust add')";
+  case SYNOD_EDECRYPT:
+    return "wrong passphrase, or the key file was altered";
+  default:
+    return NULL;
+  }
+}
+
+static int cmd_keys_reset(const cmd_t *cmd, int argc, char **argv) {
+  common_t o;
+  int first, rc = parse(cmd, argc, argv, &o, A_CODE, &first);
+  if (rc >= 0)
+    return rc;
+  if (first != argc) {
+    fprintf(stderr, "synod keys reset: takes no operands (try --help)\n");
+    return EXIT_USAGE;
+  }
+  /* One passphrase for both: it opens the profile and seals the new keys. */
+  char pass[PASS_MAX];
+  size_t plen = 0;
+  if (get_pass(pass, &plen, false) != 0)
+    return EXIT_FAIL;
+  synod_client_t *c = NULL;
+  int lrc = synod_client_open(&c, o.home, pass, plen);
+  if (lrc != 0) {
+    synod_wipe(pass, sizeof pass);
+    fprintf(stderr, "synod keys reset: cannot open the profile %s: %s\n",
+            o.home ? o.home : "(default)",
+            lrc == SYNOD_EDECRYPT ? "wrong passphrase, or the key file was "
+                                    "altered"
+                                  : synod_strerror(lrc));
+    return EXIT_FAIL;
+  }
+  synod_reset_result_t res;
+  lrc = synod_client_reset_keys(c, o.code, pass, plen, NULL, &o.net, &res);
+  synod_wipe(pass, sizeof pass);
+  char fo[80], fn[80];
+  fingerprint(fo, res.old_identity_key);
+  if (!res.keys_saved) {
+    const char *why = reset_refusal(res.enroll_error, o.code);
+    fprintf(stderr,
+            "synod keys reset: your home relay did not accept a new key, so "
+            "nothing was changed: %s%s%s%s\n",
+            why ? why : synod_strerror(res.enroll_error),
+            res.reason[0] ? " (the relay said: " : "", res.reason,
+            res.reason[0] ? ")" : "");
+    if (res.enroll_error == SYNOD_EIO && res.reason[0])
+      fprintf(stderr, "synod keys reset: %s\n", res.reason);
+    synod_reset_result_free(&res);
+    synod_client_close(c);
+    return EXIT_FAIL;
+  }
+  fingerprint(fn, res.new_identity_key);
+  printf("%s: keys RESET; the home relay took the new identity key\n"
+         "  old identity key: %s\n  new identity key: %s\n",
+         synod_client_user_id(c), fo, fn);
+  if (res.reg.relays) {
+    print_publish(c, &res.reg, lrc);
+    if (res.replaced_version)
+      printf("  the reset follows version %llu, the newest the home relay "
+             "held\n",
+             (unsigned long long)res.replaced_version);
+  }
+  if (lrc == 0)
+    printf("Your contacts' next lookup warns them that your key was reset "
+           "and clears\ntheir verified mark: compare safety numbers with "
+           "them again ('synod verify').\n");
+  else
+    fprintf(stderr,
+            "synod keys reset: the new keys are saved, but the reset was not "
+            "published (%s); run 'synod register' to publish it\n",
+            synod_strerror(lrc));
+  synod_reset_result_free(&res);
+  synod_client_close(c);
+  return lrc == 0 ? EXIT_OK : EXIT_FAIL;
+}
+
 /* --- the table ------------------------------------------------------------ */
 
 static const cmd_t commands[] = {
@@ -1811,6 +1906,33 @@ static const cmd_t commands[] = {
      "\n" PASS_NOTE "\noptions:\n" COMMON_OPTIONS EXIT_NOTE(
          " (1 also when the new key was saved but\n"
          "not published)")},
+    {"keys reset", cmd_keys_reset,
+     "new identity and device keys after a loss or compromise",
+     "usage: synod keys reset [--code CODE] [-H DIR]\n"
+     "\n"
+     "For a lost device or compromised keys. Makes a new identity key and a\n"
+     "new device key, presents them to your home relay with the one-time\n"
+     "CODE its operator gave you after 'synod-relay user reenroll NAME',\n"
+     "and, once the relay has bound your account to the new key, replaces\n"
+     "the profile's keys (sealed with the passphrase) and publishes a key\n"
+     "RESET: the next announcement version, after the newest one your home\n"
+     "relay holds, signed by the new key alone (the old one is not trusted\n"
+     "to vouch for it), to the home relay and then every trusted relay.\n"
+     "Without a re-enrolment the relay refuses the new key (it still binds\n"
+     "your account to the old one) and nothing is changed; a wrong or used\n"
+     "code likewise. Contacts' next lookup or send warns them of the reset\n"
+     "and drops their verified mark; compare safety numbers again. Messages\n"
+     "sealed to the old device key cannot be read afterwards. On a new\n"
+     "device: 'synod init' without --code, then 'synod keys reset --code'.\n"
+     "When the reset cannot be published, the new keys are kept and\n"
+     "'synod register' publishes it later.\n"
+     "\n" PASS_NOTE "\noptions:\n"
+     "      --code CODE      the one-time code of the "
+     "re-enrolment\n" COMMON_OPTIONS EXIT_NOTE(
+         " (1 also when the home\n"
+         "relay refused the new key: nothing "
+         "changed; or when the new keys\n"
+         "were saved but the reset not published)")},
     {"keys devices", cmd_keys_devices, "list this profile's device keys",
      "usage: synod keys devices [--json] [-H DIR]\n"
      "\n"
@@ -1897,16 +2019,24 @@ int main(int argc, char **argv) {
   }
   if (best)
     return best->fn(best, argc - best_words, argv + best_words);
+  /* A command group ("keys") alone, with --help, or with an unknown
+   * subcommand: its subcommands, on stdout (exit 0) when asked for. */
   size_t glen = strlen(argv[1]);
-  bool group = false;
+  bool group = false, help = argc > 2 && (strcmp(argv[2], "--help") == 0 ||
+                                          strcmp(argv[2], "-h") == 0);
+  FILE *gout = help ? stdout : stderr;
   for (size_t i = 0; i < NCOMMANDS; i++)
     if (strncmp(commands[i].name, argv[1], glen) == 0 &&
         commands[i].name[glen] == ' ') {
       if (!group)
-        fprintf(stderr, "usage: synod %s SUBCOMMAND; subcommands:\n", argv[1]);
+        fprintf(gout, "usage: synod %s SUBCOMMAND; subcommands:\n", argv[1]);
       group = true;
-      fprintf(stderr, "  %-14s %s\n", commands[i].name, commands[i].summary);
+      fprintf(gout, "  %-14s %s\n", commands[i].name, commands[i].summary);
     }
+  if (group && help) {
+    fprintf(gout, "'synod %s SUBCOMMAND --help' describes one.\n", argv[1]);
+    return EXIT_OK;
+  }
   if (!group)
     fprintf(stderr, "synod: unknown command '%s' (try --help)\n", argv[1]);
   return EXIT_USAGE;

@@ -13,7 +13,7 @@
 #include "synod/crypto.h"
 #include "synod/keyfile.h"
 
-#define KEYS_FILE  "keys"
+#define KEYS_FILE  PROFILE_KEYS_FILE
 #define KEYS_MAGIC "SYNODPK1"
 #define KEYS_LEN                                                               \
   (8 + SYNOD_ED25519_SECRET_BYTES + SYNOD_X25519_BYTES + PFILE_MAC_KEY_BYTES)
@@ -316,8 +316,8 @@ static int self_line(synod_client_t *c, char *l) {
     return SYNOD_EPARSE;
   self_link_t s;
   char *ver = token(&l), *h = token(&l), *k = token(&l);
-  if (parse_u64(ver, &s.version) != 0 ||
-      s.version != (c->nself ? c->self[c->nself - 1].version + 1 : 1) || !h ||
+  if (parse_u64(ver, &s.version) != 0 || s.version == 0 ||
+      (c->nself && s.version <= c->self[c->nself - 1].version) || !h ||
       hex_decode(s.hash, 32, h) != 0 || !k ||
       hex_decode(s.identity_key, 32, k) != 0 || parse_u64(l, &s.time) != 0)
     return SYNOD_EPARSE;
@@ -508,38 +508,52 @@ void synod_client_device_key(const synod_client_t *c,
   memcpy(pk, c->device_pk, SYNOD_X25519_BYTES);
 }
 
+int profile_write_keys(const synod_client_t *c, const char *name,
+                       const uint8_t identity_sk[static 32],
+                       const uint8_t device_sk[static 32], const char *pass,
+                       size_t passlen, const synod_keyfile_kdf_t *kdf) {
+  if (!c || !pass || passlen == 0)
+    return SYNOD_EINVAL;
+  /* The passphrase must be the profile's: the keys are re-sealed with it,
+   * so a typo here would change the passphrase silently. */
+  uint8_t payload[KEYS_LEN];
+  size_t n = 0;
+  char *path = pfile_path(c->dir, KEYS_FILE);
+  char *out = pfile_path(c->dir, name);
+  int rc = path && out ? synod_keyfile_read_sealed(payload, sizeof payload, &n,
+                                                   path, pass, passlen)
+                       : SYNOD_ENOMEM;
+  if (rc == 0 && (n != KEYS_LEN || memcmp(payload, KEYS_MAGIC, 8) != 0 ||
+                  memcmp(payload + 8, c->identity_sk, 32) != 0 ||
+                  memcmp(payload + 72, c->mac_key, 32) != 0))
+    rc = SYNOD_EVERIFY;
+  if (rc == 0) {
+    memcpy(payload + 8, identity_sk, 32);
+    memcpy(payload + 40, device_sk, 32);
+    rc = synod_keyfile_write_sealed(out, payload, sizeof payload, pass, passlen,
+                                    kdf, SYNOD_KEYFILE_OVERWRITE);
+  }
+  synod_wipe(payload, sizeof payload);
+  free(path);
+  free(out);
+  return rc;
+}
+
 int synod_client_rotate_device_key(synod_client_t *c, const char *pass,
                                    size_t passlen,
                                    const synod_keyfile_kdf_t *kdf) {
   if (!c || !pass || passlen == 0)
     return SYNOD_EINVAL;
-  /* The passphrase must be the profile's: the keys file is re-sealed
-   * with it, so a typo here would change the passphrase silently. */
-  uint8_t payload[KEYS_LEN], nsk[SYNOD_X25519_BYTES], npk[SYNOD_X25519_BYTES];
-  size_t n = 0;
-  char *path = pfile_path(c->dir, KEYS_FILE);
-  if (!path)
-    return SYNOD_ENOMEM;
-  int rc = synod_keyfile_read_sealed(payload, sizeof payload, &n, path, pass,
-                                     passlen);
-  if (rc == 0 && (n != KEYS_LEN || memcmp(payload, KEYS_MAGIC, 8) != 0 ||
-                  memcmp(payload + 8, c->identity_sk, 32) != 0 ||
-                  memcmp(payload + 72, c->mac_key, 32) != 0))
-    rc = SYNOD_EVERIFY;
-  if (rc == 0 && (synod_x25519_keygen(npk, nsk) != 0))
-    rc = SYNOD_ECRYPTO;
-  if (rc == 0) {
-    memcpy(payload + 40, nsk, 32);
-    rc = synod_keyfile_write_sealed(path, payload, sizeof payload, pass,
-                                    passlen, kdf, SYNOD_KEYFILE_OVERWRITE);
-  }
+  uint8_t nsk[SYNOD_X25519_BYTES], npk[SYNOD_X25519_BYTES];
+  int rc = synod_x25519_keygen(npk, nsk) == 0 ? 0 : SYNOD_ECRYPTO;
+  if (rc == 0)
+    rc = profile_write_keys(c, PROFILE_KEYS_FILE, c->identity_sk, nsk, pass,
+                            passlen, kdf);
   if (rc == 0) {
     memcpy(c->device_sk, nsk, sizeof nsk);
     memcpy(c->device_pk, npk, sizeof npk);
   }
-  synod_wipe(payload, sizeof payload);
   synod_wipe(nsk, sizeof nsk);
-  free(path);
   return rc;
 }
 

@@ -534,4 +534,62 @@ SYNOD_WUR int synod_client_rotate_device_key(synod_client_t *c,
                                              const char *pass, size_t passlen,
                                              const synod_keyfile_kdf_t *kdf);
 
+/* --- key reset (client/reset.c) ------------------------------------------- */
+
+typedef struct synod_reset_result {
+  uint8_t old_identity_key[SYNOD_ED25519_PUBLIC_BYTES];
+  uint8_t new_identity_key[SYNOD_ED25519_PUBLIC_BYTES]; /* once keys_saved */
+  /* 0 when the home relay took the new key; else its refusal or the
+   * network's failure, with the reason (the relay's text, escaped). */
+  int enroll_error;
+  char reason[SYNOD_CLIENT_REASON_MAX];
+  int keys_saved;              /* 1: the profile holds the new keys now */
+  uint64_t replaced_version;   /* the home relay's head the reset follows */
+  synod_register_result_t reg; /* the publication (zeroed if not reached) */
+} synod_reset_result_t;
+
+/*
+ * Resets our keys (a lost device, or compromised keys; proto/README.md
+ * 7.1-7.2): a new identity key and a new device key, then
+ *  1. both are sealed with pass (which must open the profile's keys file:
+ *     SYNOD_EDECRYPT, SYNOD_EVERIFY otherwise; kdf NULL: the default cost)
+ *     into the profile directory as `keys.reset`;
+ *  2. the home relay is asked to accept the new key, with code (the
+ *     one-time code its operator printed with `synod-relay user
+ *     reenroll`; NULL: none, which the relay refuses while the account is
+ *     bound to the old key). On refusal nothing changed: the profile keeps
+ *     its old keys, `keys.reset` is removed, res->enroll_error and
+ *     res->reason say why (SYNOD_EBADKEY: the account is still bound to
+ *     the old key, it was not re-enrolled; SYNOD_EAUTH: wrong or used
+ *     code, or no code for a re-enrolled account; SYNOD_EDENIED: account
+ *     disabled; SYNOD_EUNKNOWNUSER; SYNOD_ETIMEDOUT, SYNOD_EIO...);
+ *  3. accepted, `keys.reset` replaces `keys` (res->keys_saved): the old
+ *     keys are gone and the account is bound to the new identity key;
+ *  4. the home relay's head of our chain is fetched and verified (its
+ *     signed answer, the head link), because whoever held the old key may
+ *     have published past our own newest announcement; then
+ *     synod_client_register() publishes the next version, signed by the
+ *     new key alone with reset set (no continuity signature: the old key
+ *     is not trusted), to the home relay and then the trust set
+ *     (res->reg, as synod_client_register() fills it).
+ * Contacts' next lookup reports the reset and drops their verified mark.
+ * Messages sealed to the old device key and not yet received can no
+ * longer be read. Returns 0 when the home relay countersigned the reset;
+ * else res->enroll_error (nothing changed), or after step 3 the failure of
+ * step 4 (res->reg.home_error: the new keys are kept and `synod register`
+ * publishes the reset later), or SYNOD_EINVAL, SYNOD_EUNKNOWNPEER (home
+ * relay not in the trust set), SYNOD_ENOMEM, SYNOD_ECRYPTO. If the keys
+ * file cannot be replaced after the relay took the new key, SYNOD_EIO and
+ * res->reason names `keys.reset`, which then holds the account's keys.
+ * *res is always filled; release it with synod_reset_result_free().
+ * Blocking, like the directory operations.
+ */
+SYNOD_WUR int synod_client_reset_keys(synod_client_t *c, const char *code,
+                                      const char *pass, size_t passlen,
+                                      const synod_keyfile_kdf_t *kdf,
+                                      const synod_client_net_opts_t *opts,
+                                      synod_reset_result_t *res);
+
+void synod_reset_result_free(synod_reset_result_t *r);
+
 #endif

@@ -10,7 +10,11 @@
  *  - a key reset: bob's home operator rebinds his account to a key of its
  *    own and publishes a reset; alice's next `synod lookup` and carol's
  *    next `synod send` warn of it, and the verified mark (`synod verify
- *    --confirm` earlier) is gone.
+ *    --confirm` earlier) is gone;
+ *  - `synod keys rotate`: a new device key, with continuity;
+ *  - `synod keys reset` after `synod-relay user reenroll`: new keys, the
+ *    contacts warned as above, and the refusals (no re-enrolment, no
+ *    code, a wrong or used code, the old key afterwards).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -417,10 +421,189 @@ static void test_rotate(void) {
   fixture_free(fx);
 }
 
+/* `synod-relay ARGS -c CONF` for relay r, stdout and stderr into out; the
+ * exit status. */
+static int relay_admin(fixture_relay_t *r, char *out, const char *args) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "'%s' %s -c '%s' 2>&1 </dev/null",
+           fixture_relay_bin(), args, fixture_relay_config_path(r));
+  int rc = cli_run(out, cmd);
+  fprintf(stderr, "$ synod-relay %s\n%s[exit %d]\n", args, out, rc);
+  return rc;
+}
+
+/* The identity key `synod keys devices --json` shows, into key (65). */
+static void identity_key_of(const cli_user_t *u, char *out, char key[65]) {
+  CU_ASSERT_EQUAL_FATAL(cli_synod(u, out, "keys devices --json"), 0);
+  const char *p = strstr(out, "\"identity_key\":\"");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  snprintf(key, 65, "%s", p + strlen("\"identity_key\":\""));
+}
+
+/* bob's keys are compromised: his operator re-enrols him (`synod-relay
+ * user reenroll`), bob runs `synod keys reset --code` and has new keys
+ * that the relays accept; alice, who had verified bob, is warned of the
+ * reset by her next lookup and send, her verified mark is gone, and the
+ * conversation goes on with the new keys. The refusals on the way: a
+ * reset before the re-enrolment (the relay refuses the new key), a wrong
+ * code, a used code, the old key after the re-enrolment; none of them
+ * changes bob's profile. */
+static void test_keys_reset(void) {
+  fixture_t *fx = NULL;
+  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, "cli_adv_keys_reset"), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, 3), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1),
+                  *rc = fixture_relay_at(fx, 2);
+  char *out = malloc(OUT_MAX), k0[65], k1[65];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+  cli_user_t alice, bob, carol;
+  cli_user_make(&alice, "alice");
+  cli_user_make(&bob, "bob");
+  cli_user_make(&carol, "carol");
+  cli_init_user(&alice, fx, ra, "alice", out);
+  cli_init_user(&bob, fx, rb, "bob", out);
+  cli_init_user(&carol, fx, rc, "carol", out);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "register"), 0);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&bob, out, "register"), 0);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&carol, out, "register"), 0);
+  cli_user_t *contacts[2] = {&alice, &carol};
+  for (size_t i = 0; i < 2; i++) {
+    CU_ASSERT_EQUAL(cli_synod(contacts[i], out, "lookup bob@relay-b"), 0);
+    CU_ASSERT_EQUAL(cli_synod(contacts[i], out, "verify bob@relay-b --confirm"),
+                    0);
+    CU_ASSERT_EQUAL(cli_synod(contacts[i], out, "lookup bob@relay-b --json"),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":true"));
+  }
+  identity_key_of(&bob, out, k0);
+
+  /* The help. */
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys --help"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "keys reset"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "keys rotate"));
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys reset --help"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: synod keys reset"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "synod-relay user reenroll"));
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys reset extra"), 2);
+  CU_ASSERT_EQUAL(relay_admin(rb, out, "user reenroll --help"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "usage: synod-relay user reenroll"));
+
+  /* Before the operator re-enrols him, the relay refuses a new key. */
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys reset"), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "nothing was changed"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "still binds your account to your old"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "synod-relay user reenroll"));
+  identity_key_of(&bob, out, k1);
+  CU_ASSERT_STRING_EQUAL(k0, k1);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "monitor --once"), 0);
+  char staged[400];
+  snprintf(staged, sizeof staged, "%s/keys.reset", bob.home);
+  CU_ASSERT_NOT_EQUAL(access(staged, F_OK), 0); /* removed on refusal */
+
+  /* The operator: an unknown account, then bob's. */
+  CU_ASSERT_EQUAL(relay_admin(rb, out, "user reenroll nobody"), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "no such user: nobody"));
+  CU_ASSERT_EQUAL(relay_admin(rb, out, "user reenroll bob"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "re-enrolled bob@relay-b"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "msg=\"account re-enrolled\""));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, k0)); /* the old key, logged */
+  const char *cp = strstr(out, "enrolment code: ");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cp);
+  char code[64];
+  snprintf(code, sizeof code, "%.*s", (int)strcspn(cp + 16, "\n"), cp + 16);
+  CU_ASSERT_EQUAL(relay_admin(rb, out, "user list --json"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"user\": \"bob@relay-b\", "
+                                     "\"state\": \"pending\""));
+
+  /* The old key no longer logs in. */
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "recv"), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, synod_strerror(SYNOD_EAUTH)));
+  /* Without the code, with a wrong one: refused, nothing changed. */
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys reset"), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "waits for its code"));
+  CU_ASSERT_EQUAL(
+      cli_synod(&bob, out, "keys reset --code AAAA-BBBB-CCCC-DDDD-EEEE"), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "the code is wrong or was already used"));
+  identity_key_of(&bob, out, k1);
+  CU_ASSERT_STRING_EQUAL(k0, k1);
+
+  /* A copy of the old profile, to show the old key refused afterwards. */
+  char old_home[400], cmd[1000];
+  snprintf(old_home, sizeof old_home, "%s/old", bob.root);
+  snprintf(cmd, sizeof cmd, "cp -a '%s' '%s'", bob.home, old_home);
+  CU_ASSERT_EQUAL_FATAL(cli_run(NULL, cmd), 0);
+
+  /* The reset. */
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys reset --code %s", code), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "keys RESET"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "announcement version 2 countersigned"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "held by 3 of 3 relays"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "follows version 1"));
+  identity_key_of(&bob, out, k1);
+  CU_ASSERT_NOT_EQUAL(strcmp(k0, k1), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"registered_version\":2"));
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "monitor --once"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "no relay serves a key for you"));
+  /* The code worked once. */
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "keys reset --code %s", code), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "nothing was changed"));
+  identity_key_of(&bob, out, k0);
+  CU_ASSERT_STRING_EQUAL(k0, k1);
+  /* The old key: refused by the home relay. */
+  snprintf(cmd, sizeof cmd,
+           "SYNOD_HOME='%s' SYNOD_PASSPHRASE_FILE='%s' '%s' recv 2>&1 "
+           "</dev/null",
+           old_home, bob.pass, SYNOD_CLI_BIN);
+  CU_ASSERT_EQUAL(cli_run(out, cmd), 1);
+  fprintf(stderr, "$ synod recv (old profile)\n%s", out);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, synod_strerror(SYNOD_EBADKEY)));
+
+  /* alice's next lookup and carol's next send: warned, no longer
+   * verified, bob's new key; the conversation goes on. */
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup bob@relay-b"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "ACCEPTED, version 2"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "WARNING: bob@relay-b's key was RESET"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "no longer marked verified"));
+  CU_ASSERT_PTR_NULL(strstr(out, "(verified)"));
+  CU_ASSERT_EQUAL(cli_synod(&carol, out, "send bob@relay-b carol after reset"),
+                  0);
+  const char *warn = strstr(out, "WARNING: bob@relay-b's key was RESET");
+  const char *sent = strstr(out, "sent to bob@relay-b");
+  CU_ASSERT(warn && sent && warn < sent);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "no longer marked verified"));
+  for (size_t i = 0; i < 2; i++) {
+    CU_ASSERT_EQUAL(cli_synod(contacts[i], out, "lookup bob@relay-b --json"),
+                    0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"verified\":false"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, k1));
+  }
+  CU_ASSERT_EQUAL(recv_until(&bob, out, "carol after reset"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "carol after reset"));
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "send bob@relay-b after the reset"),
+                  0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "sent to bob@relay-b"));
+  CU_ASSERT_EQUAL(recv_until(&bob, out, "after the reset"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "after the reset"));
+  CU_ASSERT_PTR_NULL(strstr(out, "REJECTED"));
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "send alice@relay-a new keys here"), 0);
+  CU_ASSERT_EQUAL(recv_until(&alice, out, "new keys here"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "new keys here"));
+  CU_ASSERT_PTR_NULL(strstr(out, "REJECTED"));
+
+  free(out);
+  cli_user_free(&alice);
+  cli_user_free(&bob);
+  cli_user_free(&carol);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
 static CU_TestInfo adv_tests[] = {
     {"lying_relay", test_liar},
     {"key_reset", test_reset},
     {"keys_rotate", test_rotate},
+    {"keys_reset", test_keys_reset},
     CU_TEST_INFO_NULL,
 };
 
