@@ -9,10 +9,11 @@ pkgs=(build-essential cmake pkg-config libssl-dev libuv1-dev libprotobuf-c-dev
       protobuf-c-compiler libpq-dev libinih-dev postgresql-15 postgresql-client-15)
 if [[ "${1:-}" == "--test" ]]; then
   # CUnit and json-c for the suites, tmux to drive `synod chat`, clang and
-  # its runtime for the libFuzzer targets, testssl.sh for the TLS audit,
-  # clang-tidy, cppcheck and clang-format for the static checks.
+  # its runtime for the libFuzzer targets, testssl.sh and jq (to read its
+  # findings) for the TLS audit, clang-tidy, cppcheck and clang-format for
+  # the static checks.
   pkgs+=(libcunit1-dev libjson-c-dev tmux clang libclang-rt-14-dev testssl.sh
-         clang-tidy cppcheck clang-format)
+         jq clang-tidy cppcheck clang-format)
 fi
 
 missing=()
