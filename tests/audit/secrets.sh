@@ -10,17 +10,21 @@
 # loopback at log_level = trace, alice enrolled on relay-a and bob on
 # relay-b with their one-time codes, both registered, a lookup, a message
 # alice -> bob sent and received, a second message purged by bob before he
-# reads it, monitor, trust list and keys devices. Every relay log, every
-# command's standard output and error (with --json where a command has it;
-# the client has no verbose switch) and the PostgreSQL server log are kept;
-# after the relays stop, each database is dumped (pg_dump) and PostgreSQL
-# is stopped so that its data files and WAL are on disk.
+# reads it, bob's device key rotated, alice re-enrolled by her operator
+# (`user reenroll`) and her keys reset with the new code, a third message
+# received under the new keys, monitor, trust list and keys devices. Every
+# relay log, every command's standard output and error (with --json where
+# a command has it; the client has no verbose switch) and the PostgreSQL
+# server log are kept; after the relays stop, each database is dumped
+# (pg_dump) and PostgreSQL is stopped so that its data files and WAL are
+# on disk.
 #
 # The secrets: each relay's Ed25519 seed, each user's identity seed, X25519
 # device key and profile MAC key (read from the profiles with the client
-# library and the passphrase), both passphrases, both enrolment codes
-# (several spellings) and both plaintexts. secretscan looks for each raw,
-# as hex in both cases and as base64 / base64url at every alignment.
+# library and the passphrase), before and after the new keys, both
+# passphrases, the three enrolment codes (several spellings) and the three
+# plaintexts. secretscan looks for each raw, as hex in both cases and as
+# base64 / base64url at every alignment.
 #
 # First the scanner must find secrets planted in scratch files by other
 # tools (coreutils), in every form, and pass a clean file: otherwise the
@@ -28,10 +32,10 @@
 # relays' other files (their key files excepted), the PostgreSQL server
 # log, dumps and whole data directory (heap files and WAL), the profile
 # directories (sealed at rest), and the operator commands' output (except
-# `user add`'s, which prints the code by design). In the client commands'
-# output, no key, passphrase or code may appear; the plaintexts may, in
-# `synod recv` (it is what bob asked to read), and the test checks that the
-# first one did.
+# that of `user add` and `user reenroll`, which print the code by design).
+# In the client commands' output, no key, passphrase or code may appear;
+# the plaintexts may, in `synod recv` (it is what bob asked to read), and
+# the test checks that bob read the first and the third.
 #
 # Scratch state in a temporary directory, removed at the end unless
 # SYNOD_KEEP_STATE=1. Exit status 0 only when nothing leaked.
@@ -48,6 +52,7 @@ names=(relay-a relay-b relay-c)
 ops=("Org A" "Org B" "Org C")
 plain1="synod-audit plaintext one: the heron leaves Vesterbro at 03:47 (7f3c9e)"
 plain2="synod-audit plaintext two, to be purged unread: kingfisher 5d81a0"
+plain3="synod-audit plaintext three, after new keys: wagtail 0be4f2"
 
 dir=$(mktemp -d /tmp/synod-audit-secrets.XXXXXX)
 chmod 0755 "$dir" # the PostgreSQL server runs as another user under root
@@ -149,6 +154,27 @@ grep -q '"deleted":1}' "$last" || { cat "$last"; die "bob's purge did not delete
 cli bob recv --json
 grep -qF "$plain2" "$last" && die "the purged message was delivered"
 echo "audit.secrets: bob purged the second message unread"
+
+# New keys: bob rotates his device key; alice loses her device, her operator
+# re-enrols her and she resets her keys. The keys they replace are secrets
+# too: read them out first (the replaced ones are gone from the profiles).
+"$SCAN" --profile alice.old "$dir/alice" "$dir/pass/alice" \
+  --profile bob.old "$dir/bob" "$dir/pass/bob" --dump >"$dir/keys-old.hex"
+cli bob keys rotate
+code_r=$("$R" user reenroll alice -c "$dir/relay-a/relay.conf" 2>"$dir/codes/alice-reenroll.err" |
+  tee "$dir/codes/alice-reenroll" | sed -n 's/^enrolment code: //p')
+[[ -n $code_r ]] || { cat "$dir/codes/alice-reenroll"*; die "no re-enrolment code"; }
+cli alice keys reset --code "$code_r"
+cli bob lookup alice@relay-a
+cli alice send bob@relay-b "$plain3"
+got=
+for _ in $(seq 1 60); do
+  cli bob recv
+  if grep -qF "$plain3" "$last"; then got=$last; break; fi
+  sleep 0.5
+done
+[[ -n $got ]] || die "bob did not receive the message sent after the rotation and the reset"
+echo "audit.secrets: after bob's key rotation and alice's key reset, bob received the third message"
 cli alice monitor --once --json
 cli bob monitor --once
 cli alice trust list
@@ -180,13 +206,14 @@ for who in alice bob; do
   secrets+=(--profile "$who" "$dir/$who" "$dir/pass/$who")
   secrets+=(--text "$who.passphrase" "$(head -n 1 "$dir/pass/$who")")
 done
+while read -r label hex; do secrets+=(--hex "$label" "$hex"); done <"$dir/keys-old.hex"
 codes=()
-for who in alice bob; do
-  [[ $who == alice ]] && c=$code_a || c=$code_b
+for who in alice bob alice-reenroll; do
+  case $who in alice) c=$code_a ;; bob) c=$code_b ;; *) c=$code_r ;; esac
   codes+=(--text "$who.code" "$c" --text "$who.code-nodash" "${c//-/}")
   codes+=(--text "$who.code-lower" "${c,,}" --text "$who.code-lower-nodash" "$(tr -d - <<<"${c,,}")")
 done
-plains=(--text plaintext1 "$plain1" --text plaintext2 "$plain2")
+plains=(--text plaintext1 "$plain1" --text plaintext2 "$plain2" --text plaintext3 "$plain3")
 
 # --- the scanner can fail: planted secrets, written by other tools ---------
 "$SCAN" "${secrets[@]}" "${codes[@]}" "${plains[@]}" --dump >"$dir/secrets.hex"
