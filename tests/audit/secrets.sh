@@ -12,19 +12,20 @@
 # alice -> bob sent and received, a second message purged by bob before he
 # reads it, bob's device key rotated, alice re-enrolled by her operator
 # (`user reenroll`) and her keys reset with the new code, a third message
-# received under the new keys, monitor, trust list and keys devices. Every
-# relay log, every command's standard output and error (with --json where
-# a command has it; the client has no verbose switch) and the PostgreSQL
-# server log are kept; after the relays stop, each database is dumped
-# (pg_dump) and PostgreSQL is stopped so that its data files and WAL are
-# on disk.
+# received under the new keys, monitor, trust list and keys devices; and
+# two refusals: carol (on relay-c) enrolling with a wrong code, alice
+# opening her profile with a wrong passphrase. Every relay log, every
+# command's standard output and error (with --json where a command has it;
+# the client has no verbose switch) and the PostgreSQL server log are kept;
+# after the relays stop, each database is dumped (pg_dump) and PostgreSQL
+# is stopped so that its data files and WAL are on disk.
 #
 # The secrets: each relay's Ed25519 seed, each user's identity seed, X25519
 # device key and profile MAC key (read from the profiles with the client
-# library and the passphrase), before and after the new keys, both
-# passphrases, the three enrolment codes (several spellings) and the three
-# plaintexts. secretscan looks for each raw, as hex in both cases and as
-# base64 / base64url at every alignment.
+# library and the passphrase), before and after the new keys, the
+# passphrases and the wrong one, the four enrolment codes and the wrong one
+# (several spellings) and the three plaintexts. secretscan looks for each
+# raw, as hex in both cases and as base64 / base64url at every alignment.
 #
 # First the scanner must find secrets planted in scratch files by other
 # tools (coreutils), in every form, and pass a clean file: otherwise the
@@ -106,14 +107,27 @@ chmod 0600 "$dir/pass/alice" "$dir/pass/bob"
 
 step=0
 # cli WHO ARGS...: synod as WHO; output in $dir/cli/NN-WHO-COMMAND.{out,err}.
+# The passphrase is $dir/pass/WHO, or $passfile when set.
 cli() {
   local who=$1 f
   shift
   step=$((step + 1))
   f=$dir/cli/$(printf %02d $step)-$who-$1
-  SYNOD_HOME=$dir/$who SYNOD_PASSPHRASE_FILE=$dir/pass/$who "$S" "$@" >"$f.out" 2>"$f.err" ||
+  SYNOD_HOME=$dir/$who SYNOD_PASSPHRASE_FILE=${passfile:-$dir/pass/$who} "$S" "$@" >"$f.out" 2>"$f.err" ||
     { cat "$f.out" "$f.err" >&2; die "synod $* (as $who) failed"; }
   last=$f.out
+}
+# cli_refused WHO ARGS...: as cli, but the command must fail.
+cli_refused() {
+  local who=$1 f
+  shift
+  step=$((step + 1))
+  f=$dir/cli/$(printf %02d $step)-$who-$1
+  if SYNOD_HOME=$dir/$who SYNOD_PASSPHRASE_FILE=${passfile:-$dir/pass/$who} "$S" "$@" >"$f.out" 2>"$f.err"; then
+    cat "$f.out" "$f.err" >&2
+    die "synod $* (as $who) succeeded; it should have been refused"
+  fi
+  last=$f.err
 }
 # admin NAME ARGS...: synod-relay ARGS -c NAME's configuration.
 admin() {
@@ -129,6 +143,18 @@ cli alice init --user alice@relay-a --code "$code_a" --device laptop "${relay_ar
 cli bob init --user bob@relay-b --code "$code_b" --device phone "${relay_args[@]}"
 cli alice register
 cli bob register
+# Refusals are where a program is tempted to echo what it was given: carol
+# presents a wrong code, alice a wrong passphrase.
+code_c=$("$R" user add carol -c "$dir/relay-c/relay.conf" | tee "$dir/codes/carol" |
+  sed -n 's/^enrolment code: //p')
+[[ -n $code_c ]] || die "no enrolment code for carol"
+[[ ${code_c: -1} == A ]] && code_w=${code_c%?}B || code_w=${code_c%?}A
+printf '%s\n' "audit passphrase of carol, 3e07a9c1f4" >"$dir/pass/carol"
+chmod 0600 "$dir/pass/carol"
+cli_refused carol init --user carol@relay-c --code "$code_w" "${relay_args[@]}"
+printf '%s\n' "a wrong passphrase for alice, 8d2b66e0a3" >"$dir/pass/wrong"
+chmod 0600 "$dir/pass/wrong"
+passfile=$dir/pass/wrong cli_refused alice recv
 cli alice lookup bob@relay-b
 cli alice lookup --json bob@relay-b
 cli bob lookup alice@relay-a
@@ -202,14 +228,19 @@ pg_dumpall -d "$pg user=synod" --globals-only -f "$dir/dump/globals.sql" || die 
 # --- the secrets ----------------------------------------------------------
 secrets=()
 for n in "${names[@]}"; do secrets+=(--relay-key "$n.key" "$dir/$n/relay.key"); done
-for who in alice bob; do
+for who in alice bob carol; do
   secrets+=(--profile "$who" "$dir/$who" "$dir/pass/$who")
+done
+for who in alice bob carol wrong; do
   secrets+=(--text "$who.passphrase" "$(head -n 1 "$dir/pass/$who")")
 done
 while read -r label hex; do secrets+=(--hex "$label" "$hex"); done <"$dir/keys-old.hex"
 codes=()
-for who in alice bob alice-reenroll; do
-  case $who in alice) c=$code_a ;; bob) c=$code_b ;; *) c=$code_r ;; esac
+for who in alice bob alice-reenroll carol carol-wrong; do
+  case $who in
+  alice) c=$code_a ;; bob) c=$code_b ;; carol) c=$code_c ;;
+  carol-wrong) c=$code_w ;; *) c=$code_r ;;
+  esac
   codes+=(--text "$who.code" "$c" --text "$who.code-nodash" "${c//-/}")
   codes+=(--text "$who.code-lower" "${c,,}" --text "$who.code-lower-nodash" "$(tr -d - <<<"${c,,}")")
 done
@@ -241,7 +272,7 @@ grep -q "/clean at " "$dir/plant.out" && die "the scanner reported the clean fil
 echo "audit.secrets: the scanner finds every planted form"
 
 # --- the audit -------------------------------------------------------------
-targets=("$dir/pg" "$dir/dump" "$dir/alice" "$dir/bob" "$dir/admin")
+targets=("$dir/pg" "$dir/dump" "$dir/alice" "$dir/bob" "$dir/carol" "$dir/admin")
 for n in "${names[@]}"; do
   for f in "$dir/$n"/*; do
     [[ $f == */relay.key ]] || targets+=("$f")
