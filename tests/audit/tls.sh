@@ -10,7 +10,8 @@
 # check. Prints every finding with its severity and fails on any MEDIUM,
 # HIGH or CRITICAL one, on any scan problem (WARN) not listed below, when
 # the relay offers anything but TLS 1.3 or another cipher suite than the
-# three TLS 1.3 AEAD suites, or when testssl does not finish in 170 s.
+# three TLS 1.3 AEAD suites, when testssl does not finish in 170 s, or
+# when the relay does not outlive the scan and stop cleanly.
 #
 # The relay requires ALPN "synod/1" and refuses every ClientHello without
 # it (lib/tls.c), before any key exchange; testssl's own ClientHellos offer
@@ -163,6 +164,19 @@ want="cipher-tls1_3_x1301 cipher-tls1_3_x1302 cipher-tls1_3_x1303"
 [[ $suites == "$want" ]] || problems+=("cipher suites: expected '$want', got '$suites'")
 f=$(finding PFS)
 [[ $f == offered ]] || problems+=("forward secrecy: expected 'offered', got '$f'")
+
+# The relay took every probe: it still runs, and stops cleanly (under the
+# sanitizers, with no error or leak report).
+pid=${audit_pids[0]}
+if kill -0 "$pid" 2>/dev/null; then
+  kill -TERM "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  audit_pids=()
+  [[ $rc -eq 0 ]] || problems+=("the relay exited with status $rc on SIGTERM after the scan")
+else
+  problems+=("the relay died during the scan")
+fi
 
 if [[ ${#problems[@]} -gt 0 ]]; then
   printf 'audit.tls: %s\n' "${problems[@]}" >&2
