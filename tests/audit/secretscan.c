@@ -28,7 +28,6 @@
  * Prints one line per secret form found in a file, then a summary.
  * Exit status: 0 nothing found, 1 something found, 2 usage or I/O error.
  */
-#define _GNU_SOURCE /* memmem(3) */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -194,7 +193,7 @@ static int add_base64_forms(const secret_t *s) {
     if ((rc = add_pattern(s, form, out + first, end - first)) != 0)
       break;
     for (size_t i = first; i < end; i++)
-      out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+      out[i] = (char)(out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i]);
     snprintf(form, sizeof form, "base64url/%zu", k);
     rc = add_pattern(s, form, out + first, end - first);
   }
