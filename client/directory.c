@@ -361,7 +361,8 @@ int synod_client_lookup(synod_client_t *c, const char *user_id,
   }
   res->nanswers_ = n;
   Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
-  Synod__V1__LookupRequest q = SYNOD__V1__LOOKUP_REQUEST__INIT;
+  Synod__V1__LookupRequest q;
+  synod__v1__lookup_request__init(&q);
   f.body_case = SYNOD__V1__FRAME__BODY_LOOKUP_REQUEST;
   f.lookup_request = &q;
   q.user_id = synod_wire_lend(user_id);

@@ -151,7 +151,8 @@ int synod_client_monitor(synod_client_t *c, const synod_client_net_opts_t *opts,
   }
   res->nrelays = n;
   Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
-  Synod__V1__LookupRequest q = SYNOD__V1__LOOKUP_REQUEST__INIT;
+  Synod__V1__LookupRequest q;
+  synod__v1__lookup_request__init(&q);
   f.body_case = SYNOD__V1__FRAME__BODY_LOOKUP_REQUEST;
   f.lookup_request = &q;
   q.user_id = c->user_id;

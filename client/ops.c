@@ -61,7 +61,8 @@ int synod_client_purge(synod_client_t *c, synod_purge_scope_t scope,
     bids[i].data = synod_wire_lend(ids[i]);
     bids[i].len = 16;
   }
-  Synod__V1__PurgeBody b = SYNOD__V1__PURGE_BODY__INIT;
+  Synod__V1__PurgeBody b;
+  synod__v1__purge_body__init(&b);
   b.user_id = c->user_id;
   b.scope = (Synod__V1__PurgeScope)scope;
   b.peer = synod_wire_lend(peer ? peer : "");

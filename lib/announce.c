@@ -63,7 +63,8 @@ int synod_announce_sign(
   uint8_t pk[SYNOD_ED25519_PUBLIC_BYTES], prev_pk[SYNOD_ED25519_PUBLIC_BYTES];
   Synod__V1__DeviceKey dev[SYNOD_ANNOUNCE_MAX_DEVICES];
   Synod__V1__DeviceKey *devp[SYNOD_ANNOUNCE_MAX_DEVICES];
-  Synod__V1__AnnouncementBody b = SYNOD__V1__ANNOUNCEMENT_BODY__INIT;
+  Synod__V1__AnnouncementBody b;
+  synod__v1__announcement_body__init(&b);
   int rc;
 
   memset(out, 0, sizeof *out);

@@ -45,7 +45,8 @@ static void wipe_free(uint8_t *p, size_t len) {
 /* 0 if s is a wire string (UTF-8, no NUL): checked by the same parser the
  * receiver runs, on a MessageBody holding only s. */
 static int text_ok(const char *s) {
-  Synod__V1__MessageBody b = SYNOD__V1__MESSAGE_BODY__INIT;
+  Synod__V1__MessageBody b;
+  synod__v1__message_body__init(&b);
   ProtobufCMessage *m = NULL;
   uint8_t *buf;
   size_t len;
@@ -87,7 +88,8 @@ static int check_params(const synod_message_params_t *p) {
 static int
 seal_copy(synod_message_sealed_t *s, size_t i, const synod_message_params_t *p,
           const uint8_t identity_sk[static SYNOD_ED25519_SECRET_BYTES]) {
-  Synod__V1__MessageBody b = SYNOD__V1__MESSAGE_BODY__INIT;
+  Synod__V1__MessageBody b;
+  synod__v1__message_body__init(&b);
   Synod__V1__SealedMessage sm = SYNOD__V1__SEALED_MESSAGE__INIT;
   Synod__V1__DeviceCiphertext *dc = &s->copies[i];
   uint8_t sig[SYNOD_ED25519_SIG_BYTES];

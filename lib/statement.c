@@ -117,7 +117,8 @@ static int countersig_sign(synod_signed_t *out,
                            const synod_countersig_info_t *in,
                            const uint8_t *relay_sk,
                            const synod_ed25519_signer_t *signer) {
-  Synod__V1__CountersignatureBody b = SYNOD__V1__COUNTERSIGNATURE_BODY__INIT;
+  Synod__V1__CountersignatureBody b;
+  synod__v1__countersignature_body__init(&b);
   memset(out, 0, sizeof *out);
   if (in == NULL || synod_userid_parse(in->user_id, NULL, NULL) != 0 ||
       synod_relay_name_check(in->relay_name) != 0 || in->version < 1)
@@ -197,7 +198,8 @@ out:
 static int lookup_sign(synod_signed_t *out, const synod_lookup_info_t *in,
                        const uint8_t *relay_sk,
                        const synod_ed25519_signer_t *signer) {
-  Synod__V1__LookupAnswerBody b = SYNOD__V1__LOOKUP_ANSWER_BODY__INIT;
+  Synod__V1__LookupAnswerBody b;
+  synod__v1__lookup_answer_body__init(&b);
   memset(out, 0, sizeof *out);
   if (in == NULL || synod_userid_parse(in->user_id, NULL, NULL) != 0 ||
       synod_relay_name_check(in->relay_name) != 0)

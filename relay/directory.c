@@ -1086,7 +1086,8 @@ static void fetch_pump(link_t *l) {
     if (e->l != l || e->rid)
       continue;
     Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
-    Synod__V1__FetchAnnouncements fa = SYNOD__V1__FETCH_ANNOUNCEMENTS__INIT;
+    Synod__V1__FetchAnnouncements fa;
+    synod__v1__fetch_announcements__init(&fa);
     f.request_id = l->next_request + 1;
     f.body_case = SYNOD__V1__FRAME__BODY_FETCH_ANNOUNCEMENTS;
     f.fetch_announcements = &fa;

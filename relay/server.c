@@ -59,7 +59,8 @@ void server_conn_options(server_t *srv, synod_conn_options_t *opt,
 int server_failure_notice(server_t *srv, const uint8_t id[16],
                           const char *recipient, int code, uint8_t **out,
                           size_t *outlen) {
-  Synod__V1__DeliveryFailureBody b = SYNOD__V1__DELIVERY_FAILURE_BODY__INIT;
+  Synod__V1__DeliveryFailureBody b;
+  synod__v1__delivery_failure_body__init(&b);
   b.message_id.data = synod_wire_lend(id);
   b.message_id.len = 16;
   b.recipient = synod_wire_lend(recipient);

@@ -151,7 +151,8 @@ static int send_msg(bench_t *b, size_t i, const uint8_t *payload, size_t len) {
   bench_put64(id + 8, seq);
   Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
   Synod__V1__Submit sub = SYNOD__V1__SUBMIT__INIT;
-  Synod__V1__Envelope e = SYNOD__V1__ENVELOPE__INIT;
+  Synod__V1__Envelope e;
+  synod__v1__envelope__init(&e);
   Synod__V1__DeviceCiphertext dc = SYNOD__V1__DEVICE_CIPHERTEXT__INIT;
   Synod__V1__DeviceCiphertext *dcs[1] = {&dc};
   dc.device_id = 1;

@@ -491,7 +491,8 @@ int tclient_purge(tclient_t *c, int scope, const char *peer,
                   const uint8_t (*ids)[16], size_t nids,
                   const uint8_t sign_sk[32], uint64_t *deleted,
                   int timeout_ms) {
-  Synod__V1__PurgeBody b = SYNOD__V1__PURGE_BODY__INIT;
+  Synod__V1__PurgeBody b;
+  synod__v1__purge_body__init(&b);
   ProtobufCBinaryData *bids = calloc(nids + 1, sizeof *bids);
   if (!bids)
     return SYNOD_ENOMEM;

@@ -238,7 +238,8 @@ static void test_verify_body_rules(void) {
     d[i].x25519_key.len = 32;
     dp[i] = &d[i];
   }
-  Synod__V1__AnnouncementBody base = SYNOD__V1__ANNOUNCEMENT_BODY__INIT, b;
+  Synod__V1__AnnouncementBody base, b;
+  synod__v1__announcement_body__init(&base);
   base.user_id = synod_wire_lend(USER);
   base.identity_key.data = k.pk;
   base.identity_key.len = 32;

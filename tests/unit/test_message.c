@@ -653,7 +653,8 @@ static void test_malformed(void) {
   /* A signed MessageBody with bad fields, one at a time. */
   size_t cases = 0, parse = 0;
   for (int k = 0; k < 5; k++) {
-    Synod__V1__MessageBody b = SYNOD__V1__MESSAGE_BODY__INIT;
+    Synod__V1__MessageBody b;
+    synod__v1__message_body__init(&b);
     uint8_t body[512];
     b.sender = synod_wire_lend(ALICE);
     b.recipient = synod_wire_lend(BOB);

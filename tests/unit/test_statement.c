@@ -156,7 +156,8 @@ static void test_countersig_rules(void) {
   /* Crafted bodies, correctly signed by the key, refused by content. */
   uint8_t h[32];
   memset(h, 3, 32);
-  Synod__V1__CountersignatureBody b = SYNOD__V1__COUNTERSIGNATURE_BODY__INIT;
+  Synod__V1__CountersignatureBody b;
+  synod__v1__countersignature_body__init(&b);
   b.user_id = synod_wire_lend(USER);
   b.relay_name = synod_wire_lend("b.example");
   b.version = 1;
@@ -256,7 +257,8 @@ static void test_lookup_body_rules(void) {
   key_t_ r = newkey();
   uint8_t h[32] = {1};
   synod_lookup_info_t out;
-  Synod__V1__LookupAnswerBody b = SYNOD__V1__LOOKUP_ANSWER_BODY__INIT;
+  Synod__V1__LookupAnswerBody b;
+  synod__v1__lookup_answer_body__init(&b);
   b.user_id = synod_wire_lend(USER);
   b.relay_name = synod_wire_lend("b.example");
   b.time = NOW;

@@ -81,7 +81,8 @@ static void test_session_fields(void) {
   memset(key, 0x11, sizeof key);
   memset(sig, 0x22, sizeof sig);
 
-  Synod__V1__Hello hello = SYNOD__V1__HELLO__INIT;
+  Synod__V1__Hello hello;
+  synod__v1__hello__init(&hello);
   hello.max_version = 1;
   hello.min_version = 1;
   hello.nonce.data = nonce;
@@ -100,7 +101,8 @@ static void test_session_fields(void) {
   CU_ASSERT_EQUAL(memcmp(g->hello->nonce.data, nonce, 32), 0);
   synod_wire_free(g);
 
-  Synod__V1__Auth auth = SYNOD__V1__AUTH__INIT;
+  Synod__V1__Auth auth;
+  synod__v1__auth__init(&auth);
   auth.public_key.data = key;
   auth.public_key.len = sizeof key;
   auth.signature.data = sig;
@@ -132,7 +134,8 @@ static void test_nested_fields(void) {
     dc[i].ct.data = ct;
     dc[i].ct.len = sizeof ct;
   }
-  Synod__V1__Envelope env = SYNOD__V1__ENVELOPE__INIT;
+  Synod__V1__Envelope env;
+  synod__v1__envelope__init(&env);
   env.message_id.data = id;
   env.message_id.len = sizeof id;
   env.recipient = "bob@b.example";
@@ -317,7 +320,8 @@ static void test_error_builder(void) {
 static void test_unpack_message(void) {
   uint8_t key[32];
   memset(key, 7, sizeof key);
-  Synod__V1__AnnouncementBody ab = SYNOD__V1__ANNOUNCEMENT_BODY__INIT;
+  Synod__V1__AnnouncementBody ab;
+  synod__v1__announcement_body__init(&ab);
   ab.user_id = "alice@a.example";
   ab.identity_key.data = key;
   ab.identity_key.len = sizeof key;
