@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "synod/keyfile.h"
+#include "synod/wire.h"
 
 #define KIB    UINT64_C(1024)
 #define MIB    (KIB * 1024)
@@ -798,18 +799,23 @@ static void set_defaults(relay_config_t *c) {
   c->retry_max_ms = 60 * SEC;
 }
 
-int config_load(relay_config_t *cfg, const char *path, char *err,
+/* Parses file (read as path) into cfg: the one code path of config_load()
+ * and config_load_buffer(). Closes file whatever happens; file NULL is the
+ * failure to open it, with errno set. */
+static int load(relay_config_t *cfg, const char *path, FILE *file, char *err,
                 size_t errlen) {
   struct parser p = {.cfg = cfg,
                      .path = path,
                      .err = err,
                      .errlen = errlen,
                      .cur_section = -1};
+  int open_errno = errno;
   memset(cfg, 0, sizeof *cfg);
   if (errlen > 0)
     err[0] = '\0';
   set_defaults(cfg);
 
+  p.file = file;
   cfg->path = strdup(path);
   const char *slash = strrchr(path, '/');
   p.dir =
@@ -823,9 +829,8 @@ int config_load(relay_config_t *cfg, const char *path, char *err,
   else if (slash != NULL)
     p.dir[slash - path] = '\0';
 
-  p.file = fopen(path, "r");
   if (p.file == NULL) {
-    fail_at(&p, 0, SYNOD_EIO, "cannot open: %s", strerror(errno));
+    fail_at(&p, 0, SYNOD_EIO, "cannot open: %s", strerror(open_errno));
     goto out;
   }
   int rc = ini_parse_stream(reader, &p, handler, &p);
@@ -852,6 +857,21 @@ out:
     return p.err_code;
   }
   return 0;
+}
+
+int config_load(relay_config_t *cfg, const char *path, char *err,
+                size_t errlen) {
+  return load(cfg, path, fopen(path, "r"), err, errlen);
+}
+
+int config_load_buffer(relay_config_t *cfg, const char *path,
+                       const char *text, size_t len, char *err,
+                       size_t errlen) {
+  /* fmemopen() reads the buffer in place: text must not change meanwhile.
+   * glibc accepts size 0 (an empty file) since 2.22. */
+  static char empty[1];
+  FILE *f = fmemopen(len ? synod_wire_lend(text) : empty, len, "r");
+  return load(cfg, path, f, err, errlen);
 }
 
 void config_free(relay_config_t *cfg) {

@@ -100,6 +100,17 @@ typedef struct relay_config {
 SYNOD_WUR int config_load(relay_config_t *cfg, const char *path, char *err,
                           size_t errlen);
 
+/*
+ * config_load() on the file contents text[0..len) instead of a file: the
+ * same parser, line numbers and errors. path names the text in messages
+ * and resolves relative paths, as a file's path would. text is only read
+ * during the call and need not be NUL-terminated. Used by the fuzz target
+ * tests/fuzz/fuzz_config.c, so the parser it exercises is the file's.
+ */
+SYNOD_WUR int config_load_buffer(relay_config_t *cfg, const char *path,
+                                 const char *text, size_t len, char *err,
+                                 size_t errlen);
+
 /* Releases what config_load() allocated and zeroes *cfg; NULL is a no-op. */
 void config_free(relay_config_t *cfg);
 
