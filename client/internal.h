@@ -65,6 +65,13 @@ SYNOD_WUR int pfile_read(const char *dir, const char *name, char **text,
                          size_t *len,
                          const uint8_t key[static PFILE_MAC_KEY_BYTES]);
 
+/* Checks and strips the MAC line of the file name whose bytes are
+ * buf[0..got) (buf[got] must be '\0'; buf is modified): on success
+ * buf[0..*len) is the text, NUL-terminated. pfile_read() without the
+ * file: SYNOD_EPARSE, SYNOD_EVERIFY. */
+SYNOD_WUR int pfile_check(const char *name, char *buf, size_t got, size_t *len,
+                          const uint8_t key[static PFILE_MAC_KEY_BYTES]);
+
 /* 0 when path is a directory owned by us with no group/other bits;
  * SYNOD_EPERM otherwise, SYNOD_ENOENT when missing. */
 SYNOD_WUR int pfile_check_dir(const char *path);
@@ -101,6 +108,12 @@ SYNOD_WUR int profile_write_keys(const synod_client_t *c, const char *name,
                                  const synod_keyfile_kdf_t *kdf);
 SYNOD_WUR int profile_save_pins(synod_client_t *c);
 SYNOD_WUR int profile_save_self(synod_client_t *c);
+/* Parses text, the MAC-checked contents of the profile file name
+ * ("profile", "trust", "pins" or "self"), into c, as synod_client_open()
+ * does after pfile_read(). text is modified. SYNOD_EPARSE on any line it
+ * refuses, SYNOD_EINVAL for another name, SYNOD_ENOMEM. */
+SYNOD_WUR int profile_parse(synod_client_t *c, const char *name, char *text);
+
 /* The relay called name in the trust set, or NULL. */
 const synod_client_relay_t *profile_relay(const synod_client_t *c,
                                           const char *name);

@@ -242,28 +242,37 @@ int pfile_read(const char *dir, const char *name, char **text, size_t *len,
     return rc;
   }
   buf[got] = '\0';
+  size_t n;
+  rc = pfile_check(name, buf, got, &n, key);
+  if (rc != 0) {
+    free(buf);
+    return rc;
+  }
+  *text = buf;
+  *len = n;
+  return 0;
+}
+
+int pfile_check(const char *name, char *buf, size_t got, size_t *len,
+                const uint8_t key[static PFILE_MAC_KEY_BYTES]) {
+  *len = 0;
   /* The last line is the MAC; the text before it ends with '\n' or is empty. */
   size_t want = sizeof MAC_LINE - 1 + 2 * SYNOD_SHA256_BYTES + 1;
   uint8_t stored[SYNOD_SHA256_BYTES], m[SYNOD_SHA256_BYTES];
   if (got < want || memchr(buf, '\0', got) ||
       memcmp(buf + got - want, MAC_LINE, sizeof MAC_LINE - 1) != 0 ||
-      buf[got - 1] != '\n' || (got > want && buf[got - want - 1] != '\n')) {
-    free(buf);
+      buf[got - 1] != '\n' || (got > want && buf[got - want - 1] != '\n'))
     return SYNOD_EPARSE;
-  }
   buf[got - 1] = '\0';
-  rc =
+  int rc =
       hex_decode(stored, sizeof stored, buf + got - want + sizeof MAC_LINE - 1);
   if (rc == 0)
     rc = mac(m, name, buf, got - want, key);
   if (rc == 0 && !synod_memeq(m, stored, sizeof m))
     rc = SYNOD_EVERIFY;
-  if (rc != 0) {
-    free(buf);
+  if (rc != 0)
     return rc;
-  }
   buf[got - want] = '\0';
-  *text = buf;
   *len = got - want;
   return 0;
 }

@@ -329,13 +329,28 @@ static int self_line(synod_client_t *c, char *l) {
   return 0;
 }
 
-static int load_text(synod_client_t *c, const char *name, const char *header,
-                     int (*line)(synod_client_t *c, char *l)) {
+int profile_parse(synod_client_t *c, const char *name, char *text) {
+  static const struct {
+    const char *name, *header;
+    int (*line)(synod_client_t *c, char *l);
+  } files[] = {
+      {"profile", "synod-profile-v1", profile_line},
+      {"trust", "synod-trust-v1", trust_line},
+      {"pins", "synod-pins-v1", pins_line},
+      {"self", "synod-self-v1", self_line},
+  };
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+    if (strcmp(name, files[i].name) == 0)
+      return each_line(text, files[i].header, files[i].line, c);
+  return SYNOD_EINVAL;
+}
+
+static int load_text(synod_client_t *c, const char *name) {
   char *text;
   size_t len;
   int rc = pfile_read(c->dir, name, &text, &len, c->mac_key);
   if (rc == 0)
-    rc = each_line(text, header, line, c);
+    rc = profile_parse(c, name, text);
   free(text);
   return rc;
 }
@@ -396,17 +411,17 @@ int synod_client_open(synod_client_t **out, const char *dir, const char *pass,
   if (rc == 0)
     rc = load_keys(c, pass, passlen);
   if (rc == 0)
-    rc = load_text(c, "profile", "synod-profile-v1", profile_line);
+    rc = load_text(c, "profile");
   if (rc == 0 && (!c->user_id[0] || !c->device_name[0] || !c->created))
     rc = SYNOD_EPARSE;
   if (rc == 0)
-    rc = load_text(c, "trust", "synod-trust-v1", trust_line);
+    rc = load_text(c, "trust");
   if (rc == 0 && c->k == 0)
     rc = SYNOD_EPARSE;
   if (rc == 0)
-    rc = load_text(c, "pins", "synod-pins-v1", pins_line);
+    rc = load_text(c, "pins");
   if (rc == 0)
-    rc = load_text(c, "self", "synod-self-v1", self_line);
+    rc = load_text(c, "self");
   if (rc == 0 && c->publish && c->nself == 0)
     rc = SYNOD_EPARSE;
   if (rc != 0) {
