@@ -22,6 +22,7 @@
 #include "db.h"
 #include "idset.h"
 #include "policy.h"
+#include "sessproto.h"
 #include "synod/conn.h"
 #include "synod/tls.h"
 
@@ -38,12 +39,14 @@ typedef struct session_rate {
 struct session {
   server_t *srv;
   synod_conn_t *conn;     /* NULL once closed */
+  sessproto_t sp;         /* phase, role and request rules (sessproto.h) */
   session_t *prev, *next; /* server's list of sessions */
   session_t *acct_next;   /* chain of the account's sessions */
   int role;               /* SYNOD__V1__ROLE__ROLE_CLIENT / _RELAY, 0 */
   int64_t account_id;     /* clients of this relay */
-  char *user;             /* client: full user id */
-  uint8_t key[32];        /* client: the identity key it authenticated with */
+  /* Copied from sp once authenticated; user points at sp.user. */
+  const char *user; /* client: full user id */
+  uint8_t key[32];  /* client: the identity key it authenticated with */
   const relay_config_peer_t *peer; /* peer relays */
   idset_t inflight;                /* delivered, not yet acknowledged */
   /* Inbox position (seq) of the newest envelope in flight: the next read

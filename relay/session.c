@@ -9,13 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "admin.h"
 #include "directory.h"
 #include "server.h"
 #include "store.h"
 #include "synod/crypto.h"
 #include "synod/log.h"
-#include "synod/sig.h"
 #include "synod/userid.h"
 #include "synod/wire.h"
 
@@ -32,7 +30,7 @@ static void release(session_t *s) {
   if (s->conn || s->pending)
     return;
   idset_free(&s->inflight);
-  free(s->user);
+  sessproto_free(&s->sp);
   free(s);
 }
 
@@ -71,6 +69,7 @@ static void on_close(synod_conn_t *c, int status) {
                         : "-",
               synod_err_name(status), synod_conn_reason(c));
   acct_unlink(s);
+  sessproto_closed(&s->sp);
   if (s->prev)
     s->prev->next = s->next;
   else
@@ -102,6 +101,15 @@ static void reply(session_t *s, Synod__V1__Frame *f) {
 
 /* --- authentication --------------------------------------------------------------- */
 
+/* Takes what the session is from sp once it is authenticated. */
+static void adopt(session_t *s) {
+  s->user = s->sp.user;
+  memcpy(s->key, s->sp.key, sizeof s->key);
+  s->peer = s->sp.peer;
+  s->role = s->sp.role == SESSPROTO_RELAY ? SYNOD__V1__ROLE__ROLE_RELAY
+                                          : SYNOD__V1__ROLE__ROLE_CLIENT;
+}
+
 static void auth_done(void *data, int status, int64_t account_id) {
   session_t *s = data;
   s->pending--;
@@ -109,36 +117,16 @@ static void auth_done(void *data, int status, int64_t account_id) {
     release(s);
     return;
   }
-  if (status == 0) {
+  sessproto_decision_t d;
+  sessproto_auth_done(&s->sp, &d, status);
+  if (d.act == SESSPROTO_ACCEPT) {
     s->account_id = account_id;
     (void)synod_conn_accept(s->conn);
     return;
   }
-  const char *why;
-  switch (status) {
-  case SYNOD_EUNKNOWNUSER:
-    why = "no such account";
-    break;
-  case SYNOD_EDENIED:
-    why = "account disabled";
-    break;
-  case SYNOD_EAUTH:
-    why = "not enrolled: a valid one-time enrolment code is required";
-    break;
-  case SYNOD_EBADKEY:
-    why = "the account is bound to another identity key";
-    break;
-  case SYNOD_EAGAIN:
-    why = "database unavailable, try later";
-    break;
-  default:
-    status = SYNOD_EINTERNAL;
-    why = "internal error";
-    break;
-  }
   synod_log(SYNOD_LOG_INFO, "client refused", "user=%s error=%s", s->user,
-            synod_err_name(status));
-  (void)synod_conn_refuse(s->conn, status, why);
+            synod_err_name(d.code));
+  (void)synod_conn_refuse(s->conn, d.code, d.why);
 }
 
 static void on_auth(synod_conn_t *c, int status) {
@@ -146,69 +134,26 @@ static void on_auth(synod_conn_t *c, int status) {
   session_t *s = synod_conn_data(c);
   server_t *srv = s->srv;
   const synod_handshake_peer_t *p = synod_conn_peer(c);
+  sessproto_decision_t d;
 
-  if (srv->stopping) {
-    (void)synod_conn_refuse(c, SYNOD_EAGAIN, "relay is shutting down");
-    return;
-  }
-  if (srv->nsessions > srv->cfg->max_connections) {
-    (void)synod_conn_refuse(c, SYNOD_ELIMIT, "too many connections");
-    return;
-  }
-  if (p->role == SYNOD__V1__ROLE__ROLE_RELAY) {
-    const relay_config_peer_t *peer = config_find_peer(srv->cfg, p->name);
-    if (!peer) {
+  sessproto_auth(&s->sp, &d, p, srv->stopping, srv->nsessions);
+  if (d.act == SESSPROTO_REFUSE) {
+    if (d.code == SYNOD_EUNKNOWNPEER)
       synod_log(SYNOD_LOG_WARN, "unknown relay refused", "name=%s", p->name);
-      (void)synod_conn_refuse(c, SYNOD_EUNKNOWNPEER, "not a configured peer");
-      return;
-    }
-    if (!synod_memeq(peer->key, p->public_key, 32)) {
+    else if (d.code == SYNOD_EBADKEY)
       synod_log(SYNOD_LOG_WARN, "relay with wrong key refused", "name=%s",
                 p->name);
-      (void)synod_conn_refuse(c, SYNOD_EBADKEY,
-                              "not the pinned key of this peer");
-      return;
-    }
-    s->role = SYNOD__V1__ROLE__ROLE_RELAY;
-    s->peer = peer;
+    (void)synod_conn_refuse(c, d.code, d.why);
+    return;
+  }
+  adopt(s);
+  if (d.act == SESSPROTO_ACCEPT) {
     (void)synod_conn_accept(c);
     return;
-  }
-
-  size_t llen;
-  const char *relay;
-  if (synod_userid_parse(p->name, &llen, &relay) != 0) {
-    (void)synod_conn_refuse(c, SYNOD_EPARSE, "malformed user id");
-    return;
-  }
-  s->role = SYNOD__V1__ROLE__ROLE_CLIENT;
-  s->user = strdup(p->name);
-  if (!s->user) {
-    (void)synod_conn_refuse(c, SYNOD_ENOMEM, "out of memory");
-    return;
-  }
-  memcpy(s->key, p->public_key, 32);
-  if (strcmp(relay, srv->cfg->name) != 0) {
-    /* A visitor: a user of another relay, here for the directory. It has
-     * no account, so every messaging request is refused (EDENIED). */
-    (void)synod_conn_accept(c);
-    return;
-  }
-  char local[SYNOD_USERID_LOCAL_MAX + 1];
-  memcpy(local, p->name, llen);
-  local[llen] = '\0';
-  uint8_t hash[32];
-  const uint8_t *code_hash = NULL;
-  if (p->enrollment_code) {
-    if (admin_enroll_code_hash(hash, p->enrollment_code,
-                               strlen(p->enrollment_code)) != 0) {
-      (void)synod_conn_refuse(c, SYNOD_EAUTH, "malformed enrolment code");
-      return;
-    }
-    code_hash = hash;
   }
   s->pending++;
-  store_auth_client(srv->db, local, p->public_key, code_hash, auth_done, s);
+  store_auth_client(srv->db, d.local, p->public_key,
+                    d.has_code ? d.code_hash : NULL, auth_done, s);
 }
 
 static void on_ready(synod_conn_t *c, int status) {
@@ -465,10 +410,6 @@ static void submit_done(void *data, int status, store_item_t *items, size_t n) {
 static void handle_submit(session_t *s, uint64_t rid, Synod__V1__Submit *m) {
   server_t *srv = s->srv;
   relay_config_t *cfg = srv->cfg;
-  if (!m->envelope) {
-    reply_error(s, rid, SYNOD_EPARSE, "submit without an envelope");
-    return;
-  }
   if (policy_bucket_take(&s->rate->bucket, cfg->message_rate,
                          cfg->message_burst, server_ms(srv)) != 0) {
     reply_error(s, rid, SYNOD_ERATE, "sending too fast, slow down");
@@ -481,28 +422,18 @@ static void handle_submit(session_t *s, uint64_t rid, Synod__V1__Submit *m) {
   /* The relay states who sent it and when; the client's values for these
    * fields are ignored. A shallow copy: the original owns the memory. */
   Synod__V1__Envelope e = *m->envelope;
-  e.sender = s->user;
+  e.sender = s->sp.user;
   e.sender_relay = cfg->name;
   e.time = server_now();
-  policy_envelope_limits_t lim = {
-      .max_envelope_bytes = cfg->max_envelope_bytes,
-      .default_ttl = (uint32_t)(cfg->default_ttl_ms / 1000),
-      .max_ttl = (uint32_t)(cfg->max_ttl_ms / 1000),
-      .max_devices = POLICY_MAX_DEVICES,
-  };
   uint32_t ttl;
-  int rc = policy_check_envelope(&e, &lim, &ttl);
+  size_t llen;
+  const char *relay, *why;
+  int rc = sessproto_submit(&s->sp, &e, &ttl, &llen, &relay, &why);
   if (rc != 0) {
-    reply_error(s, rid, rc,
-                rc == SYNOD_ETOOBIG  ? "envelope too large"
-                : rc == SYNOD_EINVAL ? "ttl out of range"
-                                     : "malformed envelope");
+    reply_error(s, rid, rc, why);
     return;
   }
   e.ttl = ttl;
-  size_t llen;
-  const char *relay;
-  (void)synod_userid_parse(e.recipient, &llen, &relay);
   link_t *link = NULL;
   if (strcmp(relay, cfg->name) != 0 && !(link = server_link(srv, relay))) {
     reply_error(s, rid, SYNOD_EUNKNOWNPEER,
@@ -570,13 +501,8 @@ static void ack_done(void *data, int status, uint64_t count) {
   free(a);
 }
 
+/* m was checked by sessproto_frame(): 1 to 4096 ids of 16 bytes. */
 static void handle_ack(session_t *s, uint64_t rid, Synod__V1__DeliveryAck *m) {
-  if (m->n_message_ids == 0)
-    return;
-  if (m->n_message_ids > 4096) {
-    reply_error(s, rid, SYNOD_ETOOBIG, "too many ids in one acknowledgement");
-    return;
-  }
   ack_t *a = malloc(sizeof *a + 16 * m->n_message_ids);
   if (!a) {
     reply_error(s, rid, SYNOD_ENOMEM, "out of memory");
@@ -585,14 +511,8 @@ static void handle_ack(session_t *s, uint64_t rid, Synod__V1__DeliveryAck *m) {
   a->s = s;
   a->request_id = rid;
   a->n = 0;
-  for (size_t i = 0; i < m->n_message_ids; i++) {
-    if (m->message_ids[i].len != 16) {
-      free(a);
-      reply_error(s, rid, SYNOD_EPARSE, "message ids are 16 bytes");
-      return;
-    }
+  for (size_t i = 0; i < m->n_message_ids; i++)
     memcpy(a->ids + 16 * a->n++, m->message_ids[i].data, 16);
-  }
   s->pending++;
   relay_config_t *cfg = s->srv->cfg;
   store_ack_inbox(s->srv->db, s->account_id, a->ids, a->n,
@@ -633,74 +553,11 @@ static void purge_done(void *data, int status, uint64_t count) {
   free(p);
 }
 
-/*
- * Checks a Purge and its PurgeBody. From a client, the signature must be
- * the session's identity key and the body's user the session's user; from
- * a peer relay, the user must belong to that relay's namespace (the peer
- * authenticated the user, as namespace authority; this relay has no
- * directory to check the user's key against yet).
- */
-static int check_purge(session_t *s, Synod__V1__Purge *m,
-                       Synod__V1__PurgeBody **out, const char **why) {
-  *out = NULL;
-  if (m->signature.len != 64) {
-    *why = "purge signature must be 64 bytes";
-    return SYNOD_EPARSE;
-  }
-  if (!s->peer && synod_sig_verify(m->signature.data, SYNOD_SIG_PURGE,
-                                   m->body.data, m->body.len, s->key) != 0) {
-    *why = "purge not signed by this user's identity key";
-    return SYNOD_EVERIFY;
-  }
-  ProtobufCMessage *pm;
-  if (synod_wire_unpack_message(&synod__v1__purge_body__descriptor,
-                                m->body.data, m->body.len, &pm) != 0) {
-    *why = "malformed purge body";
-    return SYNOD_EPARSE;
-  }
-  Synod__V1__PurgeBody *b = (Synod__V1__PurgeBody *)pm;
-  const char *relay;
-  int rc = 0;
-  if (!b->user_id || synod_userid_parse(b->user_id, NULL, &relay) != 0) {
-    *why = "malformed user id";
-    rc = SYNOD_EPARSE;
-  } else if (s->peer ? strcmp(relay, s->peer->name) != 0
-                     : strcmp(b->user_id, s->user) != 0) {
-    *why = "purge for another user";
-    rc = SYNOD_EDENIED;
-  } else if (b->scope < SYNOD__V1__PURGE_SCOPE__PURGE_SCOPE_ALL ||
-             b->scope > SYNOD__V1__PURGE_SCOPE__PURGE_SCOPE_IDS) {
-    *why = "unknown purge scope";
-    rc = SYNOD_EPARSE;
-  } else if (b->scope == SYNOD__V1__PURGE_SCOPE__PURGE_SCOPE_CONVERSATION &&
-             (!b->peer || synod_userid_parse(b->peer, NULL, NULL) != 0)) {
-    *why = "conversation purge needs the other user's id";
-    rc = SYNOD_EPARSE;
-  } else if (b->n_message_ids > 4096) {
-    *why = "too many ids";
-    rc = SYNOD_ETOOBIG;
-  } else if (b->time > server_now() + 300) {
-    *why = "purge dated in the future";
-    rc = SYNOD_EINVAL;
-  }
-  for (size_t i = 0; rc == 0 && i < b->n_message_ids; i++) {
-    if (b->message_ids[i].len != 16) {
-      *why = "message ids are 16 bytes";
-      rc = SYNOD_EPARSE;
-    }
-  }
-  if (rc != 0)
-    synod_wire_free_message(pm);
-  else
-    *out = b;
-  return rc;
-}
-
 static void handle_purge(session_t *s, uint64_t rid, Synod__V1__Purge *m) {
   server_t *srv = s->srv;
   Synod__V1__PurgeBody *b;
   const char *why = "";
-  int rc = m ? check_purge(s, m, &b, &why) : SYNOD_EPARSE;
+  int rc = sessproto_purge(&s->sp, m, server_now(), &b, &why);
   if (rc != 0) {
     reply_error(s, rid, rc, why);
     return;
@@ -861,46 +718,10 @@ static void failure_in_done(void *data, int status, uint64_t count) {
   forward_finish(fw);
 }
 
-/* Checks an envelope a peer forwards; 0 or the code to reject it with. */
-static int check_forwarded(session_t *s, Synod__V1__Envelope *e, uint64_t now,
-                           uint64_t *expires, size_t *llen) {
-  relay_config_t *cfg = s->srv->cfg;
-  const char *relay;
-  if (e->message_id.len != 16)
-    return SYNOD_EPARSE;
-  if (!e->sender_relay || strcmp(e->sender_relay, s->peer->name) != 0 ||
-      !e->sender || synod_userid_parse(e->sender, NULL, &relay) != 0 ||
-      strcmp(relay, s->peer->name) != 0)
-    return SYNOD_EDENIED; /* a peer speaks only for its own users */
-  if (!e->recipient || synod_userid_parse(e->recipient, llen, &relay) != 0)
-    return SYNOD_EPARSE;
-  if (strcmp(relay, cfg->name) != 0)
-    return SYNOD_EUNKNOWNUSER;
-  policy_envelope_limits_t lim = {
-      .max_envelope_bytes = cfg->max_envelope_bytes,
-      .default_ttl = (uint32_t)(cfg->default_ttl_ms / 1000),
-      .max_ttl = (uint32_t)(cfg->max_ttl_ms / 1000),
-      .max_devices = POLICY_MAX_DEVICES,
-  };
-  uint32_t ttl;
-  int rc = policy_check_envelope(e, &lim, &ttl);
-  if (rc != 0)
-    return rc;
-  /* The sender's relay dated it; a date in the future does not buy a
-   * longer stay here. */
-  uint64_t t = e->time < now ? e->time : now;
-  *expires = policy_expires_at(t, ttl);
-  return *expires <= now ? SYNOD_EEXPIRED : 0;
-}
-
 static void handle_forward(session_t *s, uint64_t rid, Synod__V1__Forward *m) {
   server_t *srv = s->srv;
+  /* sessproto_frame() checked total: 1 to 1024. */
   size_t ne = m->n_envelopes, nf = m->n_failures, total = ne + nf;
-  if (total == 0 || total > 1024) {
-    reply_error(s, rid, total ? SYNOD_ETOOBIG : SYNOD_EPARSE,
-                "a forward holds 1 to 1024 items");
-    return;
-  }
   if (!db_is_up(srv->db)) {
     reply_error(s, rid, SYNOD_EAGAIN, "database unavailable, try later");
     return;
@@ -947,7 +768,7 @@ static void handle_forward(session_t *s, uint64_t rid, Synod__V1__Forward *m) {
     Synod__V1__Envelope *e = m->envelopes[i];
     uint64_t expires = 0;
     size_t llen = 0;
-    int rc = check_forwarded(s, e, now, &expires, &llen);
+    int rc = sessproto_forwarded(&s->sp, e, now, &expires, &llen);
     if (rc != 0) {
       if (e->message_id.len == 16) {
         uint8_t *slot = fw->ids[total + nrej_slots++];
@@ -985,23 +806,15 @@ static void handle_forward(session_t *s, uint64_t rid, Synod__V1__Forward *m) {
   }
   for (size_t i = 0; i < nf && !fw->failed; i++) {
     Synod__V1__DeliveryFailure *df = m->failures[i];
-    ProtobufCMessage *bm = NULL;
     Synod__V1__DeliveryFailureBody *b;
-    if (df->signature.len != 64 ||
-        synod_sig_verify(df->signature.data, SYNOD_SIG_DELIVERY_FAILURE,
-                         df->body.data, df->body.len, s->peer->key) != 0 ||
-        synod_wire_unpack_message(&synod__v1__delivery_failure_body__descriptor,
-                                  df->body.data, df->body.len, &bm) != 0) {
-      synod_log(SYNOD_LOG_WARN, "peer sent a bad delivery failure", "peer=%s",
-                s->peer->name);
+    int rc = sessproto_failure(&s->sp, df, &b);
+    if (rc != 0) {
+      if (rc != SYNOD_EDENIED)
+        synod_log(SYNOD_LOG_WARN, "peer sent a bad delivery failure", "peer=%s",
+                  s->peer->name);
       continue; /* not accepted: the peer will see it neither acked */
     }
-    b = (Synod__V1__DeliveryFailureBody *)bm;
-    if (b->message_id.len != 16 || !b->relay_name ||
-        strcmp(b->relay_name, s->peer->name) != 0) {
-      synod_wire_free_message(bm);
-      continue;
-    }
+    ProtobufCMessage *bm = &b->base;
     size_t len = synod__v1__delivery_failure__get_packed_size(df);
     uint8_t *buf = malloc(len + 1);
     failure_in_t *fi = calloc(1, sizeof *fi);
@@ -1036,118 +849,51 @@ static void pong(session_t *s, uint64_t rid, Synod__V1__Ping *p) {
   reply(s, &f);
 }
 
-/*
- * proto/README.md section 5: a frame of the other role (a client
- * forwarding, a peer relay submitting) is a protocol violation EDENIED; a
- * response nobody asked for (nothing is ever asked on an accepted
- * connection) or a handshake frame after the handshake is EPROTO. Both get
- * Error{code, request_id 0} and close the connection. 0: a frame for the
- * dispatch below, where a visitor's messaging request stays a request
- * error.
- */
-static int frame_violation(Synod__V1__Frame__BodyCase body, int peer) {
-  switch (body) {
-  case SYNOD__V1__FRAME__BODY_SUBMIT:
-  case SYNOD__V1__FRAME__BODY_DELIVERY_ACK:
-  case SYNOD__V1__FRAME__BODY_FETCH:
-  case SYNOD__V1__FRAME__BODY_PURGE:
-    return peer ? SYNOD_EDENIED : 0;
-  case SYNOD__V1__FRAME__BODY_FORWARD:
-  case SYNOD__V1__FRAME__BODY_PEER_PURGE:
-    return peer ? 0 : SYNOD_EDENIED;
-  case SYNOD__V1__FRAME__BODY_DELIVERY_FAILURE:
-    return SYNOD_EDENIED; /* a relay's push to its client */
-  case SYNOD__V1__FRAME__BODY_PUBLISH:
-    return peer ? SYNOD_EDENIED : 0;
-  case SYNOD__V1__FRAME__BODY_GOSSIP_ANNOUNCEMENT:
-  case SYNOD__V1__FRAME__BODY_HEADS_SUMMARY:
-  case SYNOD__V1__FRAME__BODY_FETCH_ANNOUNCEMENTS:
-    return peer ? 0 : SYNOD_EDENIED;
-  case SYNOD__V1__FRAME__BODY_PUBLISH_RESULT:
-  case SYNOD__V1__FRAME__BODY_COUNTERSIGN_RESPONSE:
-  case SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER:
-  case SYNOD__V1__FRAME__BODY_PROOF_LIST:
-    return SYNOD_EPROTO;
-  case SYNOD__V1__FRAME__BODY_HELLO:
-  case SYNOD__V1__FRAME__BODY_AUTH:
-  case SYNOD__V1__FRAME__BODY_READY:
-  case SYNOD__V1__FRAME__BODY_ACCEPTED:
-  case SYNOD__V1__FRAME__BODY_DELIVER:
-  case SYNOD__V1__FRAME__BODY_FORWARD_ACK:
-  case SYNOD__V1__FRAME__BODY_PURGE_RESULT:
-    return SYNOD_EPROTO;
-  default:
-    return 0;
-  }
-}
-
 static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
   session_t *s = synod_conn_data(c);
   uint64_t rid = f->request_id;
-  int peer = s->peer != NULL, member = s->account_id != 0;
-  int violation = frame_violation(f->body_case, peer);
-  if (violation) {
-    (void)synod_conn_send_error(c, 0, violation,
-                                violation == SYNOD_EDENIED
-                                    ? "frame of the other role"
-                                    : "frame not allowed here");
-    synod_conn_close(c, violation);
-    synod_wire_free(f);
-    return;
-  }
-  switch (f->body_case) {
-  case SYNOD__V1__FRAME__BODY_PING:
+  sessproto_decision_t d;
+  sessproto_frame(&s->sp, &d, f);
+  switch (d.act) {
+  case SESSPROTO_CLOSE:
+    (void)synod_conn_send_error(c, 0, d.code, d.why);
+    synod_conn_close(c, d.code);
+    break;
+  case SESSPROTO_ERROR:
+    reply_error(s, rid, d.code, d.why);
+    break;
+  case SESSPROTO_PONG:
     pong(s, rid, f->ping);
     break;
-  case SYNOD__V1__FRAME__BODY_PONG:
+  case SESSPROTO_SUBMIT:
+    handle_submit(s, rid, f->submit);
     break;
-  case SYNOD__V1__FRAME__BODY_SUBMIT:
-    if (member)
-      handle_submit(s, rid, f->submit);
-    else
-      reply_error(s, rid, SYNOD_EDENIED,
-                  "only this relay's users may send here");
+  case SESSPROTO_ACK:
+    handle_ack(s, rid, f->delivery_ack);
     break;
-  case SYNOD__V1__FRAME__BODY_DELIVERY_ACK:
-    if (member)
-      handle_ack(s, rid, f->delivery_ack);
-    else
-      reply_error(s, rid, SYNOD_EDENIED, "not a user of this relay");
+  case SESSPROTO_FETCH:
+    s->fetch_request = rid ? rid : s->fetch_request;
+    session_kick(s);
     break;
-  case SYNOD__V1__FRAME__BODY_FETCH:
-    if (member) {
-      s->fetch_request = rid ? rid : s->fetch_request;
-      session_kick(s);
-    } else {
-      reply_error(s, rid, SYNOD_EDENIED, "not a user of this relay");
-    }
+  case SESSPROTO_PURGE:
+    handle_purge(s, rid, f->purge);
     break;
-  case SYNOD__V1__FRAME__BODY_PURGE:
-    if (member)
-      handle_purge(s, rid, f->purge);
-    else
-      reply_error(s, rid, SYNOD_EDENIED, "not a user of this relay");
+  case SESSPROTO_PEER_PURGE:
+    handle_purge(s, rid, f->peer_purge->purge);
     break;
-  case SYNOD__V1__FRAME__BODY_PEER_PURGE:
-    if (peer)
-      handle_purge(s, rid, f->peer_purge->purge);
-    else
-      reply_error(s, rid, SYNOD_EDENIED, "relay-to-relay request");
+  case SESSPROTO_FORWARD:
+    handle_forward(s, rid, f->forward);
     break;
-  case SYNOD__V1__FRAME__BODY_FORWARD:
-    if (peer)
-      handle_forward(s, rid, f->forward);
-    else
-      reply_error(s, rid, SYNOD_EDENIED, "relay-to-relay request");
-    break;
-  case SYNOD__V1__FRAME__BODY_ERROR:
+  case SESSPROTO_LOG_ERROR:
     synod_log(SYNOD_LOG_INFO, "peer reported an error", "code=%u reason=%s",
               f->error->code, f->error->reason ? f->error->reason : "");
     break;
-  default:
+  case SESSPROTO_DIRECTORY:
     /* The key directory (Publish, Lookup, gossip, proofs): directory.c. */
     if (!dir_session_frame(s, f))
       reply_error(s, rid, SYNOD_EDENIED, "request not supported by this relay");
+    break;
+  default: /* IGNORE */
     break;
   }
   synod_wire_free(f);
@@ -1167,6 +913,7 @@ void session_accept(server_t *srv, uv_stream_t *listener) {
     return;
   }
   s->srv = srv;
+  sessproto_init(&s->sp, srv->cfg);
   idset_init(&s->inflight);
   synod_conn_options_t opt;
   server_conn_options(srv, &opt, 1);
