@@ -864,9 +864,8 @@ int config_load(relay_config_t *cfg, const char *path, char *err,
   return load(cfg, path, fopen(path, "r"), err, errlen);
 }
 
-int config_load_buffer(relay_config_t *cfg, const char *path,
-                       const char *text, size_t len, char *err,
-                       size_t errlen) {
+int config_load_buffer(relay_config_t *cfg, const char *path, const char *text,
+                       size_t len, char *err, size_t errlen) {
   /* fmemopen() reads the buffer in place: text must not change meanwhile.
    * glibc accepts size 0 (an empty file) since 2.22. */
   static char empty[1];

@@ -62,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   synod_chain_outcome_t out;
-  int rc = synod_chain_check(&out, user, has_held ? &held : NULL, links, n,
-                             FX_NOW);
+  int rc =
+      synod_chain_check(&out, user, has_held ? &held : NULL, links, n, FX_NOW);
   fx_trace("announce: %zu links held %d -> %s result %d", n, has_held,
            synod_err_name(rc), (int)out.result);
   if (rc == 0) {

@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   relay_config_t cfg;
   char err[CONFIG_ERR_MAX];
-  int rc = config_load_buffer(&cfg, "fuzz/relay.conf", (const char *)data,
-                              size, err, sizeof err);
+  int rc = config_load_buffer(&cfg, "fuzz/relay.conf", (const char *)data, size,
+                              err, sizeof err);
   fx_trace("config -> %s %s", synod_err_name(rc), rc ? err : "");
   if (rc != 0) {
     check(rc == SYNOD_ECONFIG || rc == SYNOD_ENOMEM,

@@ -75,8 +75,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int rc = pfile_check(name, buf, n, &len, fx_mac_key);
   fx_trace("profile %s: mac -> %s", name, synod_err_name(rc));
   if (rc == 0) {
-    check(len < n && strlen(buf) == len, "a MAC-checked text of the wrong length");
-    check(memcmp(text + len, "mac ", 4) == 0 && (len == 0 || text[len - 1] == '\n'),
+    check(len < n && strlen(buf) == len,
+          "a MAC-checked text of the wrong length");
+    check(memcmp(text + len, "mac ", 4) == 0 &&
+              (len == 0 || text[len - 1] == '\n'),
           "accepted without a MAC line after the text");
   } else {
     check(rc == SYNOD_EPARSE || rc == SYNOD_EVERIFY, "unexpected MAC error");

@@ -67,7 +67,8 @@ static const ProtobufCMessageDescriptor *const types[] = {
 #undef M
 #define NTYPES (sizeof types / sizeof types[0])
 
-static void check(int ok, const char *what, const ProtobufCMessageDescriptor *d) {
+static void check(int ok, const char *what,
+                  const ProtobufCMessageDescriptor *d) {
   if (!ok) {
     fprintf(stderr, "fuzz_proto: %s: %s\n", d->name, what);
     abort();
@@ -97,8 +98,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ProtobufCMessage *checked = NULL;
   int checked_ok = synod_wire_unpack_message(d, data, size, &checked) == 0;
   ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, size, data);
-  check(!checked_ok || m != NULL, "checked parser accepts what protobuf-c refuses",
-        d);
+  check(!checked_ok || m != NULL,
+        "checked parser accepts what protobuf-c refuses", d);
   synod_wire_free_message(checked);
   if (!m)
     return 0;

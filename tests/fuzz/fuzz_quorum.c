@@ -32,8 +32,7 @@ static void check(int ok, const char *what) {
 static void check_result(const synod_quorum_result_t *r,
                          const synod_quorum_input_t *q) {
   check(r->nrelays == q->ntrust && r->relays, "not one report per relay");
-  check(memchr(r->reason, '\0', sizeof r->reason) && r->reason[0],
-        "no reason");
+  check(memchr(r->reason, '\0', sizeof r->reason) && r->reason[0], "no reason");
   for (size_t i = 0; i < r->nrelays; i++)
     check(r->relays[i].status >= SYNOD_RELAY_UNREACHABLE &&
               r->relays[i].status <= SYNOD_RELAY_EQUIVOCATOR &&
@@ -131,10 +130,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (pin_sel && nanswers && answers[0].answer->n_announcements) {
     const Synod__V1__LookupAnswer *a = answers[0].answer;
     synod_announce_info_t info;
-    if (synod_announce_verify(&info,
-                              a->announcements[(size_t)(pin_sel - 1) %
-                                               a->n_announcements],
-                              FX_NOW) == 0) {
+    if (synod_announce_verify(
+            &info, a->announcements[(size_t)(pin_sel - 1) % a->n_announcements],
+            FX_NOW) == 0) {
       memset(&pin, 0, sizeof pin);
       pin.version = info.version;
       memcpy(pin.hash, info.hash, 32);
@@ -162,9 +160,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check(rc1 == r1.error && rc1 == rc2 && rc1 != SYNOD_EINVAL &&
             rc1 != SYNOD_ENOMEM,
         "a valid input was refused as invalid, or two runs differ");
-  fx_trace("quorum: answers %zu pin %d k %u -> %s v%llu: %s", nanswers,
-           has_pin, k, synod_err_name(rc1), (unsigned long long)r1.version,
-           r1.reason);
+  fx_trace("quorum: answers %zu pin %d k %u -> %s v%llu: %s", nanswers, has_pin,
+           k, synod_err_name(rc1), (unsigned long long)r1.version, r1.reason);
   check_result(&r1, &q);
   check(r1.version == r2.version && memcmp(r1.hash, r2.hash, 32) == 0 &&
             r1.flags == r2.flags && strcmp(r1.reason, r2.reason) == 0,

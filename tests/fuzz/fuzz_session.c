@@ -75,13 +75,10 @@ static const relay_config_t *config(void) {
   return &cfg;
 }
 
-static const int lookup_status[] = {0,
-                                    SYNOD_EUNKNOWNUSER,
-                                    SYNOD_EDENIED,
-                                    SYNOD_EAUTH,
-                                    SYNOD_EBADKEY,
-                                    SYNOD_EAGAIN,
-                                    SYNOD_EIO};
+static const int lookup_status[] = {
+    0,           SYNOD_EUNKNOWNUSER, SYNOD_EDENIED,
+    SYNOD_EAUTH, SYNOD_EBADKEY,      SYNOD_EAGAIN,
+    SYNOD_EIO};
 
 /* Authenticates as the input says; 1 if the session is READY after. */
 static int authenticate(sessproto_t *sp, fx_in_t *in) {
@@ -288,7 +285,8 @@ static int frame(sessproto_t *sp, const Synod__V1__Frame *f) {
   Synod__V1__Frame__BodyCase b = f->body_case;
   int answers = 0, expect = 1;
   fx_trace("session: role %d frame %d -> act %d %s %s", (int)role, (int)b,
-           (int)d.act, d.code ? synod_err_name(d.code) : "", d.why ? d.why : "");
+           (int)d.act, d.code ? synod_err_name(d.code) : "",
+           d.why ? d.why : "");
   switch (d.act) {
   case SESSPROTO_CLOSE:
     check_code(d.code, d.why);

@@ -100,10 +100,10 @@ static void seed(const char *target, const char *name, const uint8_t *prefix,
 /* --- the traffic ------------------------------------------------------------ */
 
 #define NLINKS 4
-static synod_announcement_t links[NLINKS];        /* alice v1..v4 */
+static synod_announcement_t links[NLINKS]; /* alice v1..v4 */
 static Synod__V1__Announcement wlinks[NLINKS];
 static Synod__V1__Announcement *wlinkp[NLINKS];
-static synod_signed_t csig[NLINKS];               /* relay-a's */
+static synod_signed_t csig[NLINKS]; /* relay-a's */
 static Synod__V1__Countersignature wcsig[NLINKS];
 static Synod__V1__Countersignature *wcsigp[NLINKS];
 static synod_announcement_t bob1;
@@ -295,8 +295,9 @@ static void seeds_statement(const fx_keys_t *k) {
   synod_signed_lend(&x.body, &x.signature, &s);
   synod_signed_lend(&y.body, &y.signature, &s2);
   synod_proof_t p;
-  OK(synod_proof_build(&p, NULL, SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_LOOKUP_ANSWER,
-                       &x, &y, k->relay_keys, FX_NRELAYS));
+  OK(synod_proof_build(
+      &p, NULL, SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_LOOKUP_ANSWER,
+      &x, &y, k->relay_keys, FX_NRELAYS));
   Synod__V1__EquivocationProof w;
   Synod__V1__Signed wf, ws;
   synod_proof_lend(&w, &wf, &ws, &p);
@@ -317,9 +318,10 @@ static void seeds_statement(const fx_keys_t *k) {
   OK(synod_countersig_sign(&s2, &ci, k->relay_sk[0]));
   synod_signed_lend(&x.body, &x.signature, &csig[1]);
   synod_signed_lend(&y.body, &y.signature, &s2);
-  OK(synod_proof_build(&p, NULL,
-                       SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_COUNTERSIGNATURE,
-                       &x, &y, k->relay_keys, FX_NRELAYS));
+  OK(synod_proof_build(
+      &p, NULL,
+      SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_COUNTERSIGNATURE, &x, &y,
+      k->relay_keys, FX_NRELAYS));
   synod_proof_lend(&w, &wf, &ws, &p);
   b = (buf_t){0};
   put_msg(&b, &w.base);
@@ -347,9 +349,9 @@ static void seeds_statement(const fx_keys_t *k) {
   y.body.len = other.body_len;
   y.signature.data = other.signature;
   y.signature.len = 64;
-  OK(synod_proof_build(&p, NULL,
-                       SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_ANNOUNCEMENT,
-                       &x, &y, k->relay_keys, FX_NRELAYS));
+  OK(synod_proof_build(
+      &p, NULL, SYNOD__V1__EQUIVOCATION_KIND__EQUIVOCATION_KIND_ANNOUNCEMENT,
+      &x, &y, k->relay_keys, FX_NRELAYS));
   synod_proof_lend(&w, &wf, &ws, &p);
   b = (buf_t){0};
   put_msg(&b, &w.base);
@@ -377,9 +379,8 @@ static void seal(synod_message_sealed_t *out, const fx_keys_t *k,
                               .content_type = "text/plain",
                               .body = (const uint8_t *)"hello",
                               .body_len = 5};
-  OK(synod_message_seal(out, &p,
-                        strcmp(from, FX_ALICE) == 0 ? k->alice_sk[0]
-                                                    : k->bob_sk));
+  OK(synod_message_seal(
+      out, &p, strcmp(from, FX_ALICE) == 0 ? k->alice_sk[0] : k->bob_sk));
 }
 
 /* A Purge signed by sk for user, scope ALL or IDS (with one id). */
