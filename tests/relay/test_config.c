@@ -409,6 +409,40 @@ static void test_peers(void) {
                "9: address: already set on line 8");
 }
 
+/* config_load_buffer(): the same parse as the file, errors named after
+ * the path given, the bytes need no terminator, and an empty text is a
+ * file with nothing in it. */
+static void test_buffer(void) {
+  const char *text = BASE "max_batch = 7\n";
+  CU_ASSERT_EQUAL(config_load_buffer(&cfg, "/etc/x/relay.conf", text,
+                                     strlen(text), err, sizeof err),
+                  0);
+  CU_ASSERT_EQUAL(cfg.max_batch, 7);
+  CU_ASSERT_STRING_EQUAL(cfg.key_file, "/etc/x/relay.key");
+  config_free(&cfg);
+  /* Cut before "max_batch": the limit keeps its default. */
+  size_t cut = strlen(BASE);
+  char copy[512];
+  memcpy(copy, text, strlen(text));
+  CU_ASSERT_EQUAL(
+      config_load_buffer(&cfg, "b.conf", copy, cut, err, sizeof err), 0);
+  CU_ASSERT_EQUAL(cfg.max_batch, 256);
+  config_free(&cfg);
+  text = BASE "just words\n";
+  CU_ASSERT_EQUAL(
+      config_load_buffer(&cfg, "b.conf", text, strlen(text), err, sizeof err),
+      SYNOD_ECONFIG);
+  CU_ASSERT_STRING_EQUAL(
+      err, "b.conf:7: syntax error: expected 'key = value' or '[section]'");
+  CU_ASSERT_EQUAL(config_load_buffer(&cfg, "b.conf", "", 0, err, sizeof err),
+                  SYNOD_ECONFIG);
+  CU_ASSERT_PTR_NOT_NULL(strstr(err, "b.conf: [relay] name: missing"));
+  CU_ASSERT_EQUAL(config_load_buffer(&cfg, "b.conf", "[relay]\nname = a\0b\n",
+                                     19, err, sizeof err),
+                  SYNOD_ECONFIG);
+  CU_ASSERT_STRING_EQUAL(err, "b.conf:2: NUL byte in the line");
+}
+
 static CU_TestInfo config_tests[] = {
     {"example", test_example},
     {"values", test_values},
@@ -421,6 +455,7 @@ static CU_TestInfo config_tests[] = {
     {"relay_keys", test_relay_keys},
     {"missing", test_missing},
     {"peers", test_peers},
+    {"buffer", test_buffer},
     CU_TEST_INFO_NULL,
 };
 
