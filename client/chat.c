@@ -129,6 +129,21 @@ static int on_message(void *arg, const synod_received_t *m) {
                     strlen(m->content_type));
       e |= puts_(r, "]");
     }
+  } else if (m->status == SYNOD_RECV_FAILED) {
+    char id[33];
+    for (size_t i = 0; i < 16; i++)
+      snprintf(id + 2 * i, 3, "%02x", m->message_id[i]);
+    e |= puts_(r, "! message ");
+    e |= puts_(r, id);
+    if (*m->recipient) {
+      e |= puts_(r, " to ");
+      e |= put_text(r, (const uint8_t *)m->recipient, strlen(m->recipient));
+    }
+    e |= puts_(r, " was not delivered: ");
+    e |= put_text(r, (const uint8_t *)m->reason, strlen(m->reason));
+    e |= puts_(r, " (");
+    e |= put_text(r, (const uint8_t *)m->relay, strlen(m->relay));
+    e |= puts_(r, m->relay_verified ? " says)" : " says, unverified)");
   } else {
     e |= puts_(r, m->status == SYNOD_RECV_REJECTED
                       ? "! REJECTED a message claiming to come from "

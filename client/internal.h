@@ -120,6 +120,27 @@ const synod_client_relay_t *profile_relay(const synod_client_t *c,
 /* The index of the pin of user_id, or -1. */
 long profile_pin_index(const synod_client_t *c, const char *user_id);
 
+/* --- notice.c: delivery-failure notices ----------------------------------- */
+
+typedef struct notice {
+  uint8_t message_id[16];
+  int has_id; /* message_id is set (also on some errors: acknowledge it) */
+  char recipient[SYNOD_USERID_MAX + 1]; /* "" when the notice names none */
+  char relay[SYNOD_RELAY_NAME_MAX + 1]; /* the relay that claims it */
+  int code;                             /* SYNOD_E* */
+  uint64_t time;
+  int verified; /* signed by that relay's trust-set key */
+  char reason[SYNOD_CLIENT_REASON_MAX];
+} notice_t;
+
+/* Opens df: verified with the trust-set key of the relay it names, or
+ * unverifiable (that relay is not in the trust set, verified = 0), then
+ * parsed, and a sentence made of it. SYNOD_EVERIFY when a trust-set relay
+ * is named but did not sign it (or signed it naming another), SYNOD_EPARSE
+ * when malformed; n->has_id tells whether it can still be acknowledged. */
+SYNOD_WUR int notice_open(const synod_client_t *c,
+                          const Synod__V1__DeliveryFailure *df, notice_t *n);
+
 /* --- fanout.c: one request to many relays, on a private loop ---------------
  */
 

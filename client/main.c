@@ -918,8 +918,33 @@ static int cmd_send(const cmd_t *cmd, int argc, char **argv) {
 
 typedef struct recv_state {
   bool json;
-  size_t rejected, held;
+  size_t rejected, held, failed;
 } recv_state_t;
+
+/* A delivery-failure notice: "message ID to USER was not delivered:
+ * REASON (RELAY says)". */
+static void print_failure(const synod_received_t *m, const char *id,
+                          bool json) {
+  if (json) {
+    printf("{\"status\":\"failed\",\"sender\":");
+    json_str(stdout, m->sender);
+    printf(",\"message_id\":\"%s\",\"time\":%llu,\"recipient\":", id,
+           (unsigned long long)m->time);
+    json_str(stdout, m->recipient);
+    printf(",\"relay\":");
+    json_str(stdout, m->relay);
+    printf(",\"relay_verified\":%s,\"error\":\"%s\",\"reason\":",
+           m->relay_verified ? "true" : "false", synod_err_name(m->error));
+    json_str(stdout, m->reason);
+    printf("}\n");
+    return;
+  }
+  printf("message %s%s%s was not delivered: %s (%s says%s)\n", id,
+         *m->recipient ? " to " : "", m->recipient, m->reason, m->relay,
+         m->relay_verified ? ""
+                           : "; it is not in your trust set, so this is "
+                             "only your home relay's word");
+}
 
 /* Text as the terminal should see it: control characters but newline and
  * tab made visible. */
@@ -946,7 +971,10 @@ static int on_message(void *arg, const synod_received_t *m) {
     st->rejected++;
   if (m->status == SYNOD_RECV_HELD)
     st->held++;
-  if (st->json) {
+  if (m->status == SYNOD_RECV_FAILED) {
+    st->failed++;
+    print_failure(m, id, st->json);
+  } else if (st->json) {
     printf("{\"status\":\"%s\",\"sender\":", m->status == SYNOD_RECV_OK ? "ok"
                                              : m->status == SYNOD_RECV_REJECTED
                                                  ? "rejected"
@@ -1013,14 +1041,22 @@ static int cmd_recv(const cmd_t *cmd, int argc, char **argv) {
   int lrc = synod_client_recv(c, o.follow ? SYNOD_RECV_FOLLOW : 0, on_message,
                               &st, &o.net, &taken);
   if (lrc != 0)
-    fprintf(stderr, "synod recv: %s\n",
+    fprintf(stderr, "synod recv: %s%s\n",
             lrc == SYNOD_EUNKNOWNPEER ? "the home relay is not in the trust "
                                         "set"
-                                      : synod_strerror(lrc));
+                                      : synod_strerror(lrc),
+            lrc == SYNOD_EAUTH || lrc == SYNOD_EBADKEY
+                ? " (your home relay no longer accepts this profile's key: "
+                  "your account was re-enrolled, or reset from another "
+                  "device; see 'synod keys reset --help')"
+                : "");
   else if (!o.json)
-    fprintf(stderr, "%zu message%s received%s\n", taken, taken == 1 ? "" : "s",
-            st.rejected || st.held ? ", some rejected or held (see above)"
-                                   : "");
+    fprintf(stderr, "%zu message%s received%s%s\n", taken,
+            taken == 1 ? "" : "s",
+            st.rejected || st.held ? ", some rejected or held (see above)" : "",
+            st.failed ? "; some messages you sent were not delivered (see "
+                        "above)"
+                      : "");
   synod_client_close(c);
   if (lrc != 0)
     return EXIT_FAIL;
@@ -1814,7 +1850,11 @@ static const cmd_t commands[] = {
      "REJECTED with the reason and deleted. A message whose sender's key\n"
      "has no quorum now is HELD at the relay for a later try. Messages seen\n"
      "before (the profile remembers the newest 4096 ids) are not shown\n"
-     "twice. Without --follow, stops when nothing more waits.\n"
+     "twice. A relay's signed notice that a message you sent was not\n"
+     "delivered is shown as \"message ID to USER was not delivered: REASON\n"
+     "(RELAY says)\" (--json: status \"failed\"), once; a notice in the name\n"
+     "of a trusted relay that it did not sign is not shown. Without\n"
+     "--follow, stops when nothing more waits.\n"
      "\n" PASS_NOTE "\noptions:\n"
      "  -f, --follow         keep waiting for new messages (Ctrl-C stops)\n"
      "  -j, --json           one JSON object per message\n" COMMON_OPTIONS

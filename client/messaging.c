@@ -281,6 +281,9 @@ typedef struct rx {
   uint64_t next_rid;
   uint64_t fetch_rid; /* the Fetch awaiting its Deliver, 0: none */
   int idle;           /* the last Fetch was answered by an empty Deliver */
+  uint64_t ping_rid;  /* the Ping sent after it, 0: none */
+  int synced; /* its Pong came: what the relay sent with that Deliver (the
+                 failure notices follow it) has arrived */
   int closed;
   int status;
   char reason[SYNOD_CLIENT_REASON_MAX];
@@ -308,9 +311,27 @@ static void rx_fetch(rx_t *r, uint64_t timeout_ms) {
   f.fetch = &fe;
   f.request_id = r->fetch_rid = ++r->next_rid;
   r->idle = 0;
+  r->ping_rid = 0;
+  r->synced = 0;
   int rc = synod_conn_send(r->conn, &f);
   if (rc != 0)
     rx_fail(r, rc, "cannot ask the home relay for messages");
+  else
+    uv_timer_start(&r->timer, rx_timeout, timeout_ms, 0);
+}
+
+/* After an empty Deliver: the relay sends the failure notices of a read
+ * right after its Deliver and answers requests in order, so once the Pong
+ * of this Ping is in, the notices are too. */
+static void rx_ping(rx_t *r, uint64_t timeout_ms) {
+  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
+  Synod__V1__Ping p = SYNOD__V1__PING__INIT;
+  f.body_case = SYNOD__V1__FRAME__BODY_PING;
+  f.ping = &p;
+  f.request_id = r->ping_rid = ++r->next_rid;
+  int rc = synod_conn_send(r->conn, &f);
+  if (rc != 0)
+    rx_fail(r, rc, "cannot reach the home relay");
   else
     uv_timer_start(&r->timer, rx_timeout, timeout_ms, 0);
 }
@@ -334,6 +355,11 @@ static void rx_on_frame(synod_conn_t *conn, Synod__V1__Frame *f) {
     keep = f->deliver->n_envelopes > 0;
   } else if (f->body_case == SYNOD__V1__FRAME__BODY_DELIVERY_FAILURE) {
     keep = 1;
+  } else if (f->body_case == SYNOD__V1__FRAME__BODY_PONG) {
+    if (r->ping_rid && f->request_id == r->ping_rid) {
+      uv_timer_stop(&r->timer);
+      r->synced = 1;
+    }
   } else if (f->body_case == SYNOD__V1__FRAME__BODY_ERROR) {
     char why[SYNOD_CLIENT_REASON_MAX];
     snprintf(why, sizeof why, "the home relay refused: %s",
@@ -495,19 +521,30 @@ int synod_client_recv(synod_client_t *c, unsigned flags, synod_recv_cb cb,
         acks = p;
       }
       if (f->body_case == SYNOD__V1__FRAME__BODY_DELIVERY_FAILURE) {
-        /* A failure of a message we sent: acknowledged, not yet shown. */
-        ProtobufCMessage *m = NULL;
-        if (synod_wire_unpack_message(
-                &synod__v1__delivery_failure_body__descriptor,
-                f->delivery_failure->body.data, f->delivery_failure->body.len,
-                &m) == 0) {
-          Synod__V1__DeliveryFailureBody *b =
-              (Synod__V1__DeliveryFailureBody *)m;
-          if (b->message_id.len == 16) {
-            memcpy(fids[nfids], b->message_id.data, 16);
-            acks[nacks++] = (ProtobufCBinaryData){16, fids[nfids++]};
-          }
-          synod_wire_free_message(m);
+        /* A failure of a message we sent (client/notice.c). */
+        notice_t n;
+        int nrc = notice_open(c, f->delivery_failure, &n);
+        int crc = 0;
+        if (nrc == 0) {
+          synod_received_t m = {.status = SYNOD_RECV_FAILED,
+                                .sender = c->user_id,
+                                .message_id = n.message_id,
+                                .time = n.time,
+                                .error = n.code,
+                                .reason = n.reason,
+                                .recipient = n.recipient,
+                                .relay = n.relay,
+                                .relay_verified = n.verified};
+          crc = cb(arg, &m);
+        }
+        if (crc == 0 && n.has_id) {
+          memcpy(fids[nfids], n.message_id, 16);
+          acks[nacks++] = (ProtobufCBinaryData){16, fids[nfids++]};
+        }
+        if (crc != 0) {
+          rc = crc;
+          stop = 1;
+          break;
         }
         continue;
       }
@@ -625,8 +662,10 @@ int synod_client_recv(synod_client_t *c, unsigned flags, synod_recv_cb cb,
     if (!(flags & SYNOD_RECV_FOLLOW)) {
       if (nq > 0 && !r->fetch_rid)
         rx_fetch(r, timeout_ms); /* anything left behind those? */
-      else if (r->idle && !r->fetch_rid && r->nq == 0)
+      else if (r->idle && !r->fetch_rid && r->nq == 0 && r->synced)
         break; /* the relay has nothing more */
+      else if (r->idle && !r->fetch_rid && !r->ping_rid)
+        rx_ping(r, timeout_ms);
     }
   }
   if (rc == 0 && r->status != 0 && !(r->idle && !r->conn))

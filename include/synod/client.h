@@ -391,6 +391,8 @@ typedef enum synod_recv_status {
                           acknowledged so that it is not delivered again */
   SYNOD_RECV_HELD,     /* the sender's key has no quorum now: not
                           acknowledged, delivered again next time */
+  SYNOD_RECV_FAILED,   /* not a message: a relay's signed notice that a
+                          message WE sent was not delivered (below) */
 } synod_recv_status_t;
 
 /* One received message, borrowed for the duration of the callback. */
@@ -402,9 +404,19 @@ typedef struct synod_received {
   const char *content_type;  /* OK only, else NULL */
   const uint8_t *body;       /* OK only, else NULL */
   size_t body_len;
-  int error;             /* REJECTED / HELD: the SYNOD_E* cause */
-  const char *reason;    /* REJECTED / HELD: one sentence */
+  int error;             /* REJECTED / HELD / FAILED: the SYNOD_E* cause */
+  const char *reason;    /* REJECTED / HELD / FAILED: one sentence */
   unsigned sender_flags; /* the sender lookup's SYNOD_QUORUM_* flags */
+  /* FAILED only (proto/README.md 10): message_id is the id of the message
+   * we sent, sender our own user id, time the relay's, error the relay's
+   * code (SYNOD_EEXPIRED: expired undelivered; SYNOD_EUNKNOWNUSER,
+   * SYNOD_EDENIED, SYNOD_EQUOTA...), and (NULL / 0 for the others): */
+  const char *recipient; /* as the notice names it; "" when it names none
+                            (a relay that a peer refused it to says so) */
+  const char *relay;     /* the relay that claims the failure */
+  int relay_verified;    /* 1: signed by that relay's trust-set key; 0: the
+                            relay is not in the trust set, so the claim is
+                            only the home relay's word */
 } synod_received_t;
 
 /* Returns 0 when the application has taken the message (it is then
@@ -425,7 +437,11 @@ typedef int (*synod_recv_cb)(void *arg, const synod_received_t *m);
  * A message that fails to open or verify is given to cb as REJECTED (its
  * return value is then only a stop request) and acknowledged. Message ids
  * already taken (the profile's `seen` file, the newest 4096) are
- * acknowledged again without calling cb. Without SYNOD_RECV_FOLLOW,
+ * acknowledged again without calling cb. A delivery-failure notice is
+ * given to cb as FAILED and acknowledged when cb returns 0 (a non-zero
+ * value stops, and the notice comes again next time); a notice naming a
+ * trust-set relay but not signed by its key, or malformed, is a forgery
+ * or junk: acknowledged and not shown. Without SYNOD_RECV_FOLLOW,
  * returns 0 once the relay has nothing more; *taken (may be NULL) counts
  * the OK messages cb took. Blocking, like the directory operations.
  * Errors: cb's non-zero value; SYNOD_EUNKNOWNPEER (home relay not in the

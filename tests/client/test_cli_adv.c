@@ -31,6 +31,7 @@
 #include "synod/announce.h"
 #include "synod/client.h"
 #include "synod/keyfile.h"
+#include "synod/sig.h"
 #include "synod/statement.h"
 #include "synod/wire.h"
 #include "tclient.h"
@@ -599,11 +600,165 @@ static void test_keys_reset(void) {
   fixture_free(fx);
 }
 
+/* The message id `synod send` printed ("message HEX"), into id (33). */
+static void sent_id(const char *out, char id[33]) {
+  const char *p = strstr(out, ": message ");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  snprintf(id, 33, "%s", p + strlen(": message "));
+}
+
+/* Plants in relay r's database a delivery-failure notice for local user
+ * to_local: message id, recipient, code and relay_name as given, signed by
+ * sk (the relay's key or not). */
+static void plant_notice(fixture_relay_t *r, const char *to_local,
+                         const uint8_t id[16], const char *recipient,
+                         const char *relay_name, const uint8_t sk[32]) {
+  Synod__V1__DeliveryFailureBody b = SYNOD__V1__DELIVERY_FAILURE_BODY__INIT;
+  b.message_id.data = synod_wire_lend(id);
+  b.message_id.len = 16;
+  b.recipient = synod_wire_lend(recipient);
+  b.code = (uint32_t)-SYNOD_EEXPIRED;
+  b.relay_name = synod_wire_lend(relay_name);
+  b.time = now_s();
+  uint8_t body[512], sig[64], packed[1024];
+  size_t blen = synod__v1__delivery_failure_body__get_packed_size(&b);
+  CU_ASSERT_FATAL(blen <= sizeof body);
+  synod__v1__delivery_failure_body__pack(&b, body);
+  CU_ASSERT_EQUAL_FATAL(
+      synod_sig_sign(sig, SYNOD_SIG_DELIVERY_FAILURE, body, blen, sk), 0);
+  Synod__V1__DeliveryFailure df = SYNOD__V1__DELIVERY_FAILURE__INIT;
+  df.body.data = body;
+  df.body.len = blen;
+  df.signature.data = sig;
+  df.signature.len = 64;
+  size_t plen = synod__v1__delivery_failure__get_packed_size(&df);
+  CU_ASSERT_FATAL(plen <= sizeof packed);
+  synod__v1__delivery_failure__pack(&df, packed);
+  char hid[33], hp[2 * sizeof packed + 1];
+  hexs(hid, id, 16);
+  hexs(hp, packed, plen);
+  sql(r,
+      "INSERT INTO notices (account_id, message_id, kind, body)"
+      " SELECT id, '\\x%s', 'delivery-failure', '\\x%s' FROM accounts"
+      " WHERE name = '%s'",
+      hid, hp, to_local);
+}
+
+/* Delivery failures shown to the sender: a message bob never fetches
+ * expires at relay-b (relay-a gives messages a 2 s time to live), relay-b
+ * signs a notice, and alice's `synod recv` says so, once, in words and in
+ * --json; a message refused by bob's relay (bob disabled) is reported by
+ * relay-a, which names no recipient. bob never sees either message. A
+ * notice forged in a trusted relay's name is not shown; one from a relay
+ * outside the trust set is, marked as unchecked. */
+static void test_delivery_failure(void) {
+  fixture_t *fx = NULL;
+  CU_ASSERT_EQUAL_FATAL(fixture_new(&fx, "cli_adv_failure"), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_federation(fx, 3), 0);
+  fixture_relay_t *ra = fixture_relay_at(fx, 0), *rb = fixture_relay_at(fx, 1);
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_set(ra, "limits", "default_ttl", "2s"),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_write_config(ra), 0);
+  CU_ASSERT_EQUAL_FATAL(fixture_start_all(fx), 0);
+  char *out = malloc(OUT_MAX), id[33], want[256];
+  CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+  cli_user_t alice, bob;
+  cli_user_make(&alice, "alice");
+  cli_user_make(&bob, "bob");
+  cli_init_user(&alice, fx, ra, "alice", out);
+  cli_init_user(&bob, fx, rb, "bob", out);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "register"), 0);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&bob, out, "register"), 0);
+
+  /* Expired at bob's relay. */
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "send bob@relay-b too late"), 0);
+  sent_id(out, id);
+  snprintf(want, sizeof want,
+           "message %s to bob@relay-b was not delivered: it expired "
+           "undelivered",
+           id);
+  CU_ASSERT_EQUAL(recv_until(&alice, out, "was not delivered"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "(relay-b says)"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "some messages you sent were not"));
+  /* Shown once: it was acknowledged. */
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "recv"), 0);
+  CU_ASSERT_PTR_NULL(strstr(out, "not delivered"));
+
+  /* The same in --json. */
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "send bob@relay-b late again"),
+                        0);
+  sent_id(out, id);
+  int rc = 0;
+  for (int i = 0; i < 100; i++) {
+    rc = cli_synod(&alice, out, "recv --json");
+    if (strstr(out, "\"status\":\"failed\""))
+      break;
+    usleep(100000);
+  }
+  CU_ASSERT_EQUAL(rc, 0);
+  snprintf(want, sizeof want,
+           "{\"status\":\"failed\",\"sender\":\"alice@relay-a\","
+           "\"message_id\":\"%s\",",
+           id);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(out, "\"recipient\":\"bob@relay-b\",\"relay\":\"relay-b\","
+                  "\"relay_verified\":true,\"error\":\"EEXPIRED\""));
+
+  /* Refused by bob's relay: relay-a signs it and names no recipient. */
+  CU_ASSERT_EQUAL(relay_admin(rb, out, "user disable bob"), 0);
+  CU_ASSERT_EQUAL_FATAL(cli_synod(&alice, out, "send bob@relay-b refused"), 0);
+  sent_id(out, id);
+  snprintf(want, sizeof want, "message %s was not delivered: ", id);
+  CU_ASSERT_EQUAL(recv_until(&alice, out, "was not delivered"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "(relay-a says)"));
+
+  /* bob never sees any of them. */
+  CU_ASSERT_EQUAL(relay_admin(rb, out, "user enable bob"), 0);
+  CU_ASSERT_EQUAL(cli_synod(&bob, out, "recv"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "0 messages received"));
+
+  /* alice's home relay hands her a notice in relay-b's name that relay-b
+   * did not sign (not shown, acknowledged), and one of a relay outside
+   * her trust set (shown as that relay's unchecked word). */
+  uint8_t fpk[32], fsk[32], id1[16], id2[16];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(fpk, fsk), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_random(id1, sizeof id1), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_random(id2, sizeof id2), 0);
+  plant_notice(ra, "alice", id1, "bob@relay-b", "relay-b", fsk);
+  plant_notice(ra, "alice", id2, "zed@relay-x", "relay-x", fsk);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "recv"), 0);
+  hexs(id, id1, 16);
+  CU_ASSERT_PTR_NULL(strstr(out, id));
+  hexs(id, id2, 16);
+  snprintf(want, sizeof want,
+           "message %s to zed@relay-x was not delivered: it expired", id);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+  CU_ASSERT_PTR_NOT_NULL(
+      strstr(out, "(relay-x says; it is not in your trust set"));
+  int64_t left = -1;
+  CU_ASSERT_EQUAL(fixture_pg_query_i64(fixture_relay_pg(ra),
+                                       "SELECT count(*) FROM notices", &left),
+                  0);
+  CU_ASSERT_EQUAL(left, 0); /* both acknowledged */
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "recv"), 0);
+  CU_ASSERT_PTR_NULL(strstr(out, "not delivered"));
+
+  free(out);
+  cli_user_free(&alice);
+  cli_user_free(&bob);
+  CU_ASSERT_EQUAL(fixture_stop_all(fx), 0);
+  fixture_free(fx);
+}
+
 static CU_TestInfo adv_tests[] = {
     {"lying_relay", test_liar},
     {"key_reset", test_reset},
     {"keys_rotate", test_rotate},
     {"keys_reset", test_keys_reset},
+    {"delivery_failure", test_delivery_failure},
     CU_TEST_INFO_NULL,
 };
 
