@@ -698,7 +698,9 @@ static char *reader(char *str, int num, void *stream) {
   size_t text = len;
   while (text > 0 && (s[text - 1] == '\n' || s[text - 1] == '\r'))
     text--;
-  if (num < 3 || text > (size_t)num - 3) {
+  /* What is copied is the whole line: a short text followed by a run of
+   * CRs must not overflow inih's buffer either. */
+  if (num < 3 || text > (size_t)num - 3 || len >= (size_t)num) {
     fail_at(p, p->line, SYNOD_ECONFIG, "line longer than %d characters",
             num - 3);
     return NULL;
