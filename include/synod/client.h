@@ -35,7 +35,9 @@
  *   lookup    ask every relay at once, decide with synod_quorum_decide()
  *             (synod/quorum.h) against the pin, and store the new pin;
  *   monitor   ask every relay for our own user and alarm on any
- *             announcement that is not one we signed.
+ *             announcement that is not one we signed;
+ *   reset     new identity and device keys, bound with the code of a
+ *             re-enrolment, published as a reset announcement.
  *
  * Errors: every function returns 0 or a negative SYNOD_E* (synod/err.h).
  * Ownership: strings and buffers passed in are read during the call only;
