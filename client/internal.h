@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "synod.pb-c.h"
 #include "synod/client.h"
 
@@ -47,6 +49,9 @@ struct synod_client {
   size_t nself;
   uint8_t *publish;
   size_t publish_len;
+  /* asynchronous operations in flight (op.c); one receive session */
+  synod_client_op_t *ops;
+  int receiving;
 };
 
 /* --- pfile.c: the profile's text files ------------------------------------ */
@@ -141,29 +146,96 @@ typedef struct notice {
 SYNOD_WUR int notice_open(const synod_client_t *c,
                           const Synod__V1__DeliveryFailure *df, notice_t *n);
 
-/* --- fanout.c: one request to many relays, on a private loop ---------------
+/* --- op.c: asynchronous operations in flight -------------------------------
+ *
+ * Every operation started on a caller's loop embeds this header first.
+ * Top-level operations are linked into their client's list, so that
+ * synod_client_close() can cancel them; inner ones (the lookup a send or a
+ * receive runs) belong to their parent and are not linked. After cancel,
+ * an operation no longer touches its client (c may be freed): its own
+ * code checks op->c, which op_detach_all() clears.
+ */
+struct synod_client_op {
+  synod_client_t *c; /* NULL once the client closed */
+  uv_loop_t *loop;
+  void *data;                     /* the caller's, synod_client_op_data() */
+  int canceled;                   /* synod_client_op_cancel() was called */
+  int finished;                   /* the callback is running or has run */
+  synod_client_op_t *next, *prev; /* c->ops, when linked */
+  int linked;
+  /* Kind-specific: stop whatever runs; the operation then completes from
+   * the loop with SYNOD_ECANCELED. Never calls the user's callback. */
+  void (*cancel)(synod_client_op_t *op);
+};
+
+/* Initialises op for c and loop; links it into c->ops when link. */
+void op_init(synod_client_op_t *op, synod_client_t *c, uv_loop_t *loop,
+             void *data, void (*cancel)(synod_client_op_t *), int link);
+/* Unlinks op from its client's list (before its callback runs). */
+void op_detach(synod_client_op_t *op);
+/* synod_client_close(): cancels every linked op and forgets c in each. */
+void op_cancel_all(synod_client_t *c);
+
+/* Runs a private loop for a blocking wrapper: start(loop, arg) starts one
+ * operation on it (returns 0 or an error, then nothing runs), the loop runs
+ * until every handle closed, and is closed. Returns start's error, or 0,
+ * or SYNOD_EIO / SYNOD_EINTERNAL for the loop itself. */
+SYNOD_WUR int op_run_private(int (*start)(uv_loop_t *loop, void *arg),
+                             void *arg);
+
+/* --- fanout.c: one request to many relays, on a loop -----------------------
  */
 
 typedef struct fanout_target {
-  const synod_client_relay_t *relay; /* borrowed */
-  const Synod__V1__Frame *request;   /* borrowed; request_id is set here */
-  const char *enrollment_code;       /* borrowed; NULL for none */
+  const synod_client_relay_t *relay; /* borrowed during fanout_start only */
+  const Synod__V1__Frame *request;   /* borrowed until the fanout is done */
+  const char *enrollment_code;       /* borrowed during fanout_start only */
   /* results */
-  Synod__V1__Frame *answer; /* owned by the caller after fanout_run (free
-                               with synod_wire_free); NULL unless status 0 */
+  Synod__V1__Frame *answer; /* owned by the caller once done (free with
+                               synod_wire_free); NULL unless status 0 */
   int status;  /* 0: answered (not an Error); the Error's code; or the
-                  network's (SYNOD_ETIMEDOUT, SYNOD_EIO, SYNOD_EBADKEY...) */
+                  network's (SYNOD_ETIMEDOUT, SYNOD_EIO, SYNOD_EBADKEY...);
+                  SYNOD_ECANCELED after fanout_cancel() */
   int refused; /* 1 when status is an Error frame answering the request */
   char reason[SYNOD_CLIENT_REASON_MAX];
 } fanout_target_t;
 
+typedef struct fanout fanout_t;
+
 /*
- * Connects to every target's relay as c's user, sends its request once the
- * session is up and waits for the answer, all at once on a private loop;
- * each target has timeout_ms from the start to its answer. Returns 0 when
- * the round ran (see each target), SYNOD_ENOMEM / SYNOD_ETLS otherwise.
+ * Connects to every target's relay as c's user on loop, sends its request
+ * once the session is up and waits for the answer, all at once; the round
+ * has timeout_ms from the start to the last answer. done(arg) runs from
+ * the loop, once, when every target has its result and every handle of
+ * the round is closed (the fanout's memory is gone by then); never from
+ * inside fanout_start. c is read during fanout_start only. Returns 0, or
+ * SYNOD_ENOMEM (then nothing runs and done never fires). *out (may be
+ * NULL) is valid until done runs.
  */
+SYNOD_WUR int fanout_start(fanout_t **out, const synod_client_t *c,
+                           uv_loop_t *loop, fanout_target_t *t, size_t n,
+                           uint64_t timeout_ms, void (*done)(void *arg),
+                           void *arg);
+
+/* Ends every target still waiting with SYNOD_ECANCELED; done still runs,
+ * from the loop. Idempotent. */
+void fanout_cancel(fanout_t *f);
+
+/* fanout_start() on a private loop, run to the end: blocking. Returns 0
+ * when the round ran (see each target), SYNOD_ENOMEM / SYNOD_EIO
+ * otherwise. */
 SYNOD_WUR int fanout_run(const synod_client_t *c, fanout_target_t *t, size_t n,
                          uint64_t timeout_ms);
+
+/* --- directory.c, for messaging.c ------------------------------------------
+ */
+
+/* The lookup behind synod_client_lookup_start(), as an inner operation of
+ * a parent (link = 0) or a top-level one (link = 1). */
+SYNOD_WUR int lookup_start(synod_client_t *c, uv_loop_t *loop,
+                           const char *user_id,
+                           const synod_client_net_opts_t *opts,
+                           synod_lookup_cb cb, void *data, int link,
+                           synod_client_op_t **op);
 
 #endif

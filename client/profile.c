@@ -489,6 +489,7 @@ int synod_client_create(synod_client_t **out, const char *dir,
 void synod_client_close(synod_client_t *c) {
   if (!c)
     return;
+  op_cancel_all(c);
   free(c->dir);
   free(c->relays);
   free(c->pins);
@@ -577,6 +578,8 @@ int synod_client_rotate_device_key(synod_client_t *c, const char *pass,
 int synod_client_trust_add(synod_client_t *c, const char *name,
                            const char *address, const char *key_line,
                            const char *operator_name) {
+  if (c->ops)
+    return SYNOD_EAGAIN; /* operations in flight index the trust set */
   int rc = add_relay(c, name, address, key_line, operator_name);
   if (rc != 0)
     return rc;
@@ -587,6 +590,8 @@ int synod_client_trust_add(synod_client_t *c, const char *name,
 }
 
 int synod_client_trust_remove(synod_client_t *c, const char *name) {
+  if (c->ops)
+    return SYNOD_EAGAIN; /* operations in flight index the trust set */
   for (size_t i = 0; name && i < c->nrelays; i++) {
     if (strcmp(c->relays[i].name, name) != 0)
       continue;

@@ -42,17 +42,52 @@
  * Errors: every function returns 0 or a negative SYNOD_E* (synod/err.h).
  * Ownership: strings and buffers passed in are read during the call only;
  * results documented as owned are released by their _free function.
- * Threads and loops: a synod_client_t is used from one thread at a time
- * and is not thread-safe. The directory operations here are BLOCKING: each
- * runs a private libuv loop until every relay answered or its timeout
- * passed. An asynchronous API on the caller's loop is a later step; do not
- * call these from inside a libuv callback of a loop that must stay live.
+ *
+ * TWO WAYS TO CALL THE NETWORK OPERATIONS. Each of register, lookup,
+ * monitor, send, receive and purge has an asynchronous form,
+ * synod_client_<op>_start(), that runs on the caller's libuv loop and
+ * reports through a callback, and a blocking form, synod_client_<op>(),
+ * for simple programs: it runs the very same operation on a private loop
+ * until its callback fired. Enrolment is blocking only (a one-time step).
+ * Do not call a blocking form from inside a callback of a loop that must
+ * stay live: it runs no other loop meanwhile.
+ *
+ * The asynchronous forms (section "asynchronous operations" below):
+ *   - start returns 0, and then the callback runs exactly once, from the
+ *     loop, never from inside the start call; or a negative SYNOD_E*
+ *     (SYNOD_EINVAL for bad arguments, SYNOD_ENOMEM, SYNOD_EAGAIN for a
+ *     second receive session), and then nothing runs and nothing leaks.
+ *   - The result handed to the callback is the callback's to keep: it
+ *     releases it with the result's _free function, before returning or
+ *     later after copying the struct (*mine = *res); the struct itself is
+ *     the operation's and is gone when the callback returns.
+ *   - The operation handle (synod_client_op_t, returned through the
+ *     optional op argument) is valid until its callback returns; it may
+ *     be used to cancel and to find the caller's data
+ *     (synod_client_op_data()).
+ *   - Cancellation: synod_client_op_cancel() stops the operation's
+ *     sessions; its callback still runs, once, from the loop, with
+ *     SYNOD_ECANCELED (the receive session: after messages already taken
+ *     were saved and acknowledged as far as the session still could).
+ *     Closing the client cancels every operation in flight the same way;
+ *     their callbacks then run without the client, so they must not use
+ *     it, and the caller keeps running the loop until they did (uv_run
+ *     returns when nothing is left). Nothing leaks either way.
+ * Threads and loops: a synod_client_t and its operations are used from
+ * one thread, the thread of the loop the operations run on; nothing here
+ * is thread-safe. Several operations may run at once on one loop (a
+ * receive session while sending, lookups in parallel). While an operation
+ * is in flight the trust set cannot change (synod_client_trust_add and
+ * _remove return SYNOD_EAGAIN), and synod_client_close() must not be
+ * called from inside one of the client's callbacks.
  */
 #ifndef SYNOD_CLIENT_H
 #define SYNOD_CLIENT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "synod.pb-c.h"
 #include "synod/crypto.h"
@@ -62,6 +97,9 @@
 #include "synod/userid.h"
 
 typedef struct synod_client synod_client_t;
+
+/* An asynchronous operation in flight (see "asynchronous operations"). */
+typedef struct synod_client_op synod_client_op_t;
 
 /* --- the profile ---------------------------------------------------------- */
 
@@ -127,13 +165,15 @@ typedef struct synod_client_relay {
  * key_line "synod-ed25519 BASE64" as `synod-relay keygen` prints it, the
  * operator's name (relays of one operator count once in a quorum). Saved
  * at once. SYNOD_EEXIST when the name or the key is already in the set;
- * SYNOD_EINVAL / SYNOD_EPARSE on bad values.
+ * SYNOD_EINVAL / SYNOD_EPARSE on bad values; SYNOD_EAGAIN while an
+ * asynchronous operation of c is in flight.
  */
 SYNOD_WUR int synod_client_trust_add(synod_client_t *c, const char *name,
                                      const char *address, const char *key_line,
                                      const char *operator_name);
 
-/* Removes relay name and saves. SYNOD_ENOENT when absent. */
+/* Removes relay name and saves. SYNOD_ENOENT when absent, SYNOD_EAGAIN
+ * while an asynchronous operation of c is in flight. */
 SYNOD_WUR int synod_client_trust_remove(synod_client_t *c, const char *name);
 
 /* Sets the quorum (k >= 2, SYNOD_EINVAL otherwise) and saves. A new
@@ -190,6 +230,22 @@ typedef struct synod_client_net_opts {
  */
 SYNOD_WUR int synod_client_enroll(synod_client_t *c, const char *code,
                                   const synod_client_net_opts_t *opts);
+
+/* --- asynchronous operations ---------------------------------------------- */
+
+/*
+ * Cancels op, an operation whose callback has not run yet: its sessions
+ * close, and its callback runs once, from the loop, with SYNOD_ECANCELED,
+ * whatever the relays already did (a send canceled late may have been
+ * stored by the home relay). Calling it again is harmless (0). SYNOD_EINVAL for
+ * NULL or from inside op's own callback. Calling it after op's callback
+ * returned is a use after free.
+ */
+int synod_client_op_cancel(synod_client_op_t *op);
+
+/* The data given when op was started; its loop. */
+void *synod_client_op_data(const synod_client_op_t *op);
+uv_loop_t *synod_client_op_loop(const synod_client_op_t *op);
 
 /* --- register ------------------------------------------------------------- */
 
@@ -248,6 +304,19 @@ SYNOD_WUR int synod_client_register(synod_client_t *c, unsigned flags,
 
 void synod_register_result_free(synod_register_result_t *r);
 
+/* status: what synod_client_register() returns, or SYNOD_ECANCELED. */
+typedef void (*synod_register_cb)(synod_client_op_t *op, int status,
+                                  synod_register_result_t *res);
+
+/* synod_client_register() on loop; its result through cb (see the
+ * header comment for ownership and cancellation). The new announcement
+ * is signed and saved before this returns. */
+SYNOD_WUR int synod_client_register_start(synod_client_t *c, uv_loop_t *loop,
+                                          unsigned flags,
+                                          const synod_client_net_opts_t *opts,
+                                          synod_register_cb cb, void *data,
+                                          synod_client_op_t **op);
+
 /* --- lookup --------------------------------------------------------------- */
 
 typedef struct synod_lookup_result {
@@ -287,6 +356,19 @@ SYNOD_WUR int synod_client_lookup(synod_client_t *c, const char *user_id,
                                   synod_lookup_result_t *res);
 
 void synod_lookup_result_free(synod_lookup_result_t *r);
+
+/* status: what synod_client_lookup() returns, or SYNOD_ECANCELED (then
+ * res->decision.error is SYNOD_ECANCELED too, and no pin was stored). */
+typedef void (*synod_lookup_cb)(synod_client_op_t *op, int status,
+                                synod_lookup_result_t *res);
+
+/* synod_client_lookup() on loop; its result through cb. SYNOD_EINVAL at
+ * once for an invalid user id. */
+SYNOD_WUR int synod_client_lookup_start(synod_client_t *c, uv_loop_t *loop,
+                                        const char *user_id,
+                                        const synod_client_net_opts_t *opts,
+                                        synod_lookup_cb cb, void *data,
+                                        synod_client_op_t **op);
 
 /* --- self-monitoring ------------------------------------------------------ */
 

@@ -50,7 +50,8 @@
   X(ENOQUORUM, 32, "no quorum of distinct operators agrees")                   \
   X(EUNKNOWNPEER, 33, "unknown relay")                                         \
   X(ELIMIT, 34, "too many connections")                                        \
-  X(EINTERNAL, 35, "internal error")
+  X(EINTERNAL, 35, "internal error")                                           \
+  X(ECANCELED, 36, "operation canceled")
 
 enum synod_errno {
   SYNOD_OK = 0,
