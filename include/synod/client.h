@@ -469,6 +469,22 @@ SYNOD_WUR int synod_client_send(synod_client_t *c, const char *recipient,
 
 void synod_send_result_free(synod_send_result_t *r);
 
+/* status: what synod_client_send() returns, or SYNOD_ECANCELED. */
+typedef void (*synod_send_cb)(synod_client_op_t *op, int status,
+                              synod_send_result_t *res);
+
+/* synod_client_send() on loop; its result through cb. content_type and
+ * body are copied. SYNOD_EINVAL at once for bad arguments; every other
+ * failure (SYNOD_EUNKNOWNPEER too) comes through cb. A try that failed
+ * with "try later" is retried after a pause on loop's timer. */
+SYNOD_WUR int synod_client_send_start(synod_client_t *c, uv_loop_t *loop,
+                                      const char *recipient,
+                                      const char *content_type,
+                                      const uint8_t *body, size_t body_len,
+                                      const synod_client_net_opts_t *opts,
+                                      synod_send_cb cb, void *data,
+                                      synod_client_op_t **op);
+
 typedef enum synod_recv_status {
   SYNOD_RECV_OK = 1,   /* verified: sender, time, content are authentic */
   SYNOD_RECV_REJECTED, /* failed to open or verify: nothing of it shown,
@@ -527,7 +543,8 @@ typedef int (*synod_recv_cb)(void *arg, const synod_received_t *m);
  * trust-set relay but not signed by its key, or malformed, is a forgery
  * or junk: acknowledged and not shown. Without SYNOD_RECV_FOLLOW,
  * returns 0 once the relay has nothing more; *taken (may be NULL) counts
- * the OK messages cb took. Blocking, like the directory operations.
+ * the OK messages cb took. Blocking: synod_client_recv_start() below on a
+ * private loop.
  * Errors: cb's non-zero value; SYNOD_EUNKNOWNPEER (home relay not in the
  * trust set), the session's failure (SYNOD_ETIMEDOUT, SYNOD_EIO,
  * SYNOD_EBADKEY, the relay's Error), SYNOD_ENOMEM, SYNOD_EIO.
@@ -536,6 +553,36 @@ SYNOD_WUR int synod_client_recv(synod_client_t *c, unsigned flags,
                                 synod_recv_cb cb, void *arg,
                                 const synod_client_net_opts_t *opts,
                                 size_t *taken);
+
+/* A receive session's callbacks (op first; its data from
+ * synod_client_op_data()). on_message: m is borrowed for the call; return
+ * 0 when the application has taken the message (it is recorded in `seen`
+ * and acknowledged after on_message returned), any other value ends the
+ * session with that status and this message unacknowledged. on_done: once,
+ * at the end: status is what synod_client_recv() returns (0 when the
+ * relay had nothing more, or closed a follow session while idle), or
+ * SYNOD_ECANCELED; taken counts the OK messages on_message took. */
+typedef int (*synod_recv_msg_cb)(synod_client_op_t *op,
+                                 const synod_received_t *m);
+typedef void (*synod_recv_done_cb)(synod_client_op_t *op, int status,
+                                   size_t taken);
+
+/*
+ * synod_client_recv() as a session on loop: the same steps, each sender
+ * looked up on loop while the session waits (messages are handled one at
+ * a time, in order). With SYNOD_RECV_FOLLOW the session stays open until
+ * the relay closes it, on_message stops it, or it is canceled (then
+ * on_done gets SYNOD_ECANCELED; what was taken before is saved and, while
+ * the session was still up, acknowledged). One session per client at a
+ * time: SYNOD_EAGAIN for a second. SYNOD_EINVAL for bad arguments; every
+ * other failure comes through on_done.
+ */
+SYNOD_WUR int synod_client_recv_start(synod_client_t *c, uv_loop_t *loop,
+                                      unsigned flags,
+                                      const synod_client_net_opts_t *opts,
+                                      synod_recv_msg_cb on_message,
+                                      synod_recv_done_cb on_done, void *data,
+                                      synod_client_op_t **op);
 
 /* --- safety numbers ------------------------------------------------------- */
 
