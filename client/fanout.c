@@ -18,6 +18,7 @@
 #include "synod/wire.h"
 
 #define FANOUT_REQUEST_ID 1
+#define FANOUT_CLOSE_MS   500
 
 typedef struct fan_slot {
   fanout_t *f;
@@ -173,6 +174,9 @@ int fanout_start(fanout_t **out, const synod_client_t *c, uv_loop_t *loop,
     opt.cb.on_close = on_close;
     opt.data = s;
     opt.handshake_timeout_ms = timeout_ms;
+    /* Once answered (or given up on) nothing more is wanted from the
+     * relay: a hung one must not hold the round for the default 2 s. */
+    opt.close_timeout_ms = FANOUT_CLOSE_MS;
     int crc = synod_conn_connect(&s->conn, loop, t[i].relay->host,
                                  t[i].relay->port, &opt);
     if (crc != 0) {
