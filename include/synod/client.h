@@ -44,11 +44,12 @@
  * results documented as owned are released by their _free function.
  *
  * TWO WAYS TO CALL THE NETWORK OPERATIONS. Each of register, lookup,
- * monitor, send, receive and purge has an asynchronous form,
- * synod_client_<op>_start(), that runs on the caller's libuv loop and
- * reports through a callback, and a blocking form, synod_client_<op>(),
- * for simple programs: it runs the very same operation on a private loop
- * until its callback fired. Enrolment is blocking only (a one-time step).
+ * send and receive has an asynchronous form, synod_client_<op>_start(),
+ * that runs on the caller's libuv loop and reports through a callback,
+ * and a blocking form, synod_client_<op>(), for simple programs: it runs
+ * the very same operation on a private loop until its callback fired.
+ * Monitor and purge are blocking only for now; enrolment is blocking only
+ * (a one-time step).
  * Do not call a blocking form from inside a callback of a loop that must
  * stay live: it runs no other loop meanwhile.
  *
