@@ -133,45 +133,42 @@ static void judge(const synod_client_t *c, synod_monitor_report_t *r,
   }
 }
 
-int synod_client_monitor(synod_client_t *c, const synod_client_net_opts_t *opts,
-                         synod_monitor_result_t *res) {
-  memset(res, 0, sizeof *res);
+typedef struct monitor_op {
+  synod_client_op_t op; /* first: the handle the caller sees */
+  synod_monitor_cb cb;
+  uint64_t now, window;
+  Synod__V1__Frame f;
+  Synod__V1__LookupRequest q;
+  fanout_target_t *ts;
+  fanout_t *fan;
+  synod_monitor_result_t res;
+} monitor_op_t;
+
+static void monitor_cancel(synod_client_op_t *op) {
+  fanout_cancel(((monitor_op_t *)op)->fan);
+}
+
+/* Judges every relay's answer (the client is still there). */
+static int monitor_judge(monitor_op_t *m) {
+  const synod_client_t *c = m->op.c;
+  synod_monitor_result_t *res = &m->res;
+  size_t n = res->nrelays;
   const char *home_name;
   if (synod_userid_parse(c->user_id, NULL, &home_name) != 0)
     return SYNOD_EINVAL;
-  size_t n = c->nrelays;
-  res->relays = calloc(n + 1, sizeof *res->relays);
-  fanout_target_t *ts = calloc(n + 1, sizeof *ts);
   synod_relay_key_t *keys = calloc(n + 1, sizeof *keys);
-  if (!res->relays || !ts || !keys) {
-    free(ts);
-    free(keys);
-    synod_monitor_result_free(res);
+  if (!keys)
     return SYNOD_ENOMEM;
-  }
-  res->nrelays = n;
-  Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
-  Synod__V1__LookupRequest q;
-  synod__v1__lookup_request__init(&q);
-  f.body_case = SYNOD__V1__FRAME__BODY_LOOKUP_REQUEST;
-  f.lookup_request = &q;
-  q.user_id = c->user_id;
   for (size_t i = 0; i < n; i++) {
-    ts[i] = (fanout_target_t){.relay = &c->relays[i], .request = &f};
     keys[i].name = c->relays[i].name;
     memcpy(keys[i].key, c->relays[i].key, 32);
   }
-  uint64_t tmo =
-      opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
-  int rc = fanout_run(c, ts, n, tmo);
-  uint64_t now = opts && opts->now ? opts->now : (uint64_t)time(NULL);
-  uint64_t window = opts ? opts->window : 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
+  for (size_t i = 0; i < n; i++) {
     synod_monitor_report_t *r = &res->relays[i];
     r->relay_name = c->relays[i].name;
-    const Synod__V1__Frame *a = ts[i].answer;
+    const Synod__V1__Frame *a = m->ts[i].answer;
     if (a && a->body_case == SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER) {
-      judge(c, r, &c->relays[i], a->lookup_answer, now, window, keys, n);
+      judge(c, r, &c->relays[i], a->lookup_answer, m->now, m->window, keys, n);
     } else if (a) {
       r->status = SYNOD_MONITOR_BAD_ANSWER;
       r->error = SYNOD_EPROTO;
@@ -182,23 +179,112 @@ int synod_client_monitor(synod_client_t *c, const synod_client_net_opts_t *opts,
        * bound to another key: the first step of a substitution. (The same
        * code also covers a relay whose own key no longer matches the
        * pinned one: alarming as well.) */
-      r->status = home && ts[i].status == SYNOD_EBADKEY
+      r->status = home && m->ts[i].status == SYNOD_EBADKEY
                       ? SYNOD_MONITOR_REFUSED_US
                       : SYNOD_MONITOR_UNREACHABLE;
-      r->error = ts[i].status;
-      snprintf(r->reason, sizeof r->reason, "%s", ts[i].reason);
+      r->error = m->ts[i].status;
+      snprintf(r->reason, sizeof r->reason, "%s", m->ts[i].reason);
     }
     if (r->status == SYNOD_MONITOR_FOREIGN ||
         r->status == SYNOD_MONITOR_EQUIVOCATED ||
         r->status == SYNOD_MONITOR_REFUSED_US)
       res->alarm = 1;
-    synod_wire_free(ts[i].answer);
   }
-  free(ts);
   free(keys);
+  return 0;
+}
+
+static void monitor_done(void *arg) {
+  monitor_op_t *m = arg;
+  m->fan = NULL;
+  int rc = m->op.canceled || !m->op.c ? SYNOD_ECANCELED : monitor_judge(m);
+  for (size_t i = 0; i < m->res.nrelays; i++)
+    synod_wire_free(m->ts[i].answer);
+  free(m->ts);
   if (rc != 0)
-    synod_monitor_result_free(res);
+    synod_monitor_result_free(&m->res);
+  op_detach(&m->op);
+  m->op.finished = 1;
+  m->cb(&m->op, rc, &m->res); /* the callback owns what res holds */
+  free(m);
+}
+
+int synod_client_monitor_start(synod_client_t *c, uv_loop_t *loop,
+                               const synod_client_net_opts_t *opts,
+                               synod_monitor_cb cb, void *data,
+                               synod_client_op_t **op) {
+  if (op)
+    *op = NULL;
+  if (!c || !loop || !cb || synod_userid_parse(c->user_id, NULL, NULL) != 0)
+    return SYNOD_EINVAL;
+  size_t n = c->nrelays;
+  monitor_op_t *m = calloc(1, sizeof *m);
+  if (!m)
+    return SYNOD_ENOMEM;
+  m->res.relays = calloc(n + 1, sizeof *m->res.relays);
+  m->ts = calloc(n + 1, sizeof *m->ts);
+  int rc = SYNOD_ENOMEM;
+  if (m->res.relays && m->ts) {
+    m->res.nrelays = n;
+    m->cb = cb;
+    m->now = opts && opts->now ? opts->now : (uint64_t)time(NULL);
+    m->window = opts ? opts->window : 0;
+    synod__v1__frame__init(&m->f);
+    synod__v1__lookup_request__init(&m->q);
+    m->f.body_case = SYNOD__V1__FRAME__BODY_LOOKUP_REQUEST;
+    m->f.lookup_request = &m->q;
+    m->q.user_id = c->user_id; /* the trust set and user id stay put */
+    for (size_t i = 0; i < n; i++)
+      m->ts[i] = (fanout_target_t){.relay = &c->relays[i], .request = &m->f};
+    rc = fanout_start(&m->fan, c, loop, m->ts, n,
+                      opts && opts->timeout_ms ? opts->timeout_ms
+                                               : DEFAULT_TIMEOUT_MS,
+                      monitor_done, m);
+  }
+  if (rc != 0) {
+    free(m->ts);
+    synod_monitor_result_free(&m->res);
+    free(m);
+    return rc;
+  }
+  op_init(&m->op, c, loop, data, monitor_cancel, 1);
+  if (op)
+    *op = &m->op;
+  return 0;
+}
+
+/* --- the blocking monitor: the same operation on a private loop ----------- */
+
+typedef struct monitor_wait {
+  synod_client_t *c;
+  const synod_client_net_opts_t *opts;
+  synod_monitor_result_t *res;
+  int rc;
+} monitor_wait_t;
+
+static void monitor_wait_cb(synod_client_op_t *op, int status,
+                            synod_monitor_result_t *res) {
+  monitor_wait_t *w = synod_client_op_data(op);
+  w->rc = status;
+  *w->res = *res;
+}
+
+static int monitor_wait_start(uv_loop_t *loop, void *arg) {
+  monitor_wait_t *w = arg;
+  synod_client_op_t *op = NULL;
+  int rc =
+      synod_client_monitor_start(w->c, loop, w->opts, monitor_wait_cb, w, &op);
+  if (rc == 0)
+    op_detach(op); /* blocking: nobody can close the client meanwhile */
   return rc;
+}
+
+int synod_client_monitor(synod_client_t *c, const synod_client_net_opts_t *opts,
+                         synod_monitor_result_t *res) {
+  memset(res, 0, sizeof *res);
+  monitor_wait_t w = {.c = c, .opts = opts, .res = res};
+  int rc = op_run_private(monitor_wait_start, &w);
+  return rc ? rc : w.rc;
 }
 
 void synod_monitor_result_free(synod_monitor_result_t *r) {

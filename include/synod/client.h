@@ -44,12 +44,12 @@
  * results documented as owned are released by their _free function.
  *
  * TWO WAYS TO CALL THE NETWORK OPERATIONS. Each of register, lookup,
- * send and receive has an asynchronous form, synod_client_<op>_start(),
- * that runs on the caller's libuv loop and reports through a callback,
- * and a blocking form, synod_client_<op>(), for simple programs: it runs
- * the very same operation on a private loop until its callback fired.
- * Monitor and purge are blocking only for now; enrolment is blocking only
- * (a one-time step).
+ * monitor, send, receive and purge has an asynchronous form,
+ * synod_client_<op>_start(), that runs on the caller's libuv loop and
+ * reports through a callback, and a blocking form, synod_client_<op>(),
+ * for simple programs: it runs the very same operation on a private loop
+ * until its callback fired. Enrolment and the key reset are blocking only
+ * (rare steps, each a few requests in turn).
  * Do not call a blocking form from inside a callback of a loop that must
  * stay live: it runs no other loop meanwhile.
  *
@@ -430,6 +430,17 @@ SYNOD_WUR int synod_client_monitor(synod_client_t *c,
 
 void synod_monitor_result_free(synod_monitor_result_t *r);
 
+/* status: what synod_client_monitor() returns, or SYNOD_ECANCELED (then
+ * res holds no reports). */
+typedef void (*synod_monitor_cb)(synod_client_op_t *op, int status,
+                                 synod_monitor_result_t *res);
+
+/* synod_client_monitor() on loop; its result through cb. */
+SYNOD_WUR int synod_client_monitor_start(synod_client_t *c, uv_loop_t *loop,
+                                         const synod_client_net_opts_t *opts,
+                                         synod_monitor_cb cb, void *data,
+                                         synod_client_op_t **op);
+
 /* --- messaging ------------------------------------------------------------ */
 
 #define SYNOD_CLIENT_TEXT "text/plain; charset=utf-8"
@@ -647,6 +658,24 @@ SYNOD_WUR int synod_client_purge(synod_client_t *c, synod_purge_scope_t scope,
                                  size_t nids,
                                  const synod_client_net_opts_t *opts,
                                  synod_purge_result_t *res);
+
+/* status: what synod_client_purge() returns (res->error), or
+ * SYNOD_ECANCELED. res is the operation's, valid during the call (it owns
+ * nothing). */
+typedef void (*synod_purge_cb)(synod_client_op_t *op, int status,
+                               synod_purge_result_t *res);
+
+/* synod_client_purge() on loop; its result through cb. peer and ids are
+ * read during this call only. SYNOD_EINVAL at once for a NULL c, loop or
+ * cb; a refused request (bad scope, peer or ids, no home relay) comes
+ * through cb like the relay's refusals. */
+SYNOD_WUR int synod_client_purge_start(synod_client_t *c, uv_loop_t *loop,
+                                       synod_purge_scope_t scope,
+                                       const char *peer,
+                                       const uint8_t (*ids)[16], size_t nids,
+                                       const synod_client_net_opts_t *opts,
+                                       synod_purge_cb cb, void *data,
+                                       synod_client_op_t **op);
 
 typedef struct synod_client_device {
   uint32_t device_id;

@@ -160,7 +160,31 @@ typedef struct together {
   uv_timer_t stop_timer; /* cancels the follow session after the ack */
   int stop_timer_on;
   int stop_value; /* on_message's answer in the second round */
+  int monitored, monitor_status, monitor_ok, monitor_alarm;
+  int purged, purge_ok, purge_einval;
 } together_t;
+
+static void on_monitored(synod_client_op_t *op, int status,
+                         synod_monitor_result_t *res) {
+  together_t *t = synod_client_op_data(op);
+  t->monitored++;
+  t->monitor_status = status;
+  t->monitor_alarm = res->alarm;
+  for (size_t i = 0; i < res->nrelays; i++)
+    t->monitor_ok += res->relays[i].status == SYNOD_MONITOR_OK;
+  synod_monitor_result_free(res);
+}
+
+static void on_purged(synod_client_op_t *op, int status,
+                      synod_purge_result_t *res) {
+  together_t *t = synod_client_op_data(op);
+  t->purged++;
+  CU_ASSERT_EQUAL(res->error, status);
+  if (status == 0)
+    t->purge_ok++;
+  if (status == SYNOD_EINVAL && strstr(res->reason, "CONVERSATION"))
+    t->purge_einval++;
+}
 
 static void on_registered(synod_client_op_t *op, int status,
                           synod_register_result_t *res) {
@@ -362,6 +386,31 @@ static void test_together(void) {
   CU_ASSERT_EQUAL(n, 1);
   CU_ASSERT_EQUAL(taken, 1);
 
+  /* alice monitors her key while bob purges, once refused (a bad scope,
+   * through the callback) and once for real. */
+  synod_client_op_t *more[3] = {NULL, NULL, NULL};
+  CU_ASSERT_EQUAL_FATAL(synod_client_monitor_start(alice.c, &loop, NULL,
+                                                   on_monitored, &t, &more[0]),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(synod_client_purge_start(bob.c, &loop, SYNOD_PURGE_ALL,
+                                                 NULL, NULL, 0, NULL, on_purged,
+                                                 &t, &more[1]),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(synod_client_purge_start(bob.c, &loop,
+                                                 SYNOD_PURGE_CONVERSATION,
+                                                 "not a user", NULL, 0, NULL,
+                                                 on_purged, &t, &more[2]),
+                        0);
+  CU_ASSERT_EQUAL(t.monitored + t.purged, 0);
+  run_loop(&loop, 30000, NULL, 0);
+  CU_ASSERT_EQUAL(t.monitored, 1);
+  CU_ASSERT_EQUAL(t.monitor_status, 0);
+  CU_ASSERT_EQUAL(t.monitor_ok, 3);
+  CU_ASSERT_EQUAL(t.monitor_alarm, 0);
+  CU_ASSERT_EQUAL(t.purged, 2);
+  CU_ASSERT_EQUAL(t.purge_ok, 1);
+  CU_ASSERT_EQUAL(t.purge_einval, 1);
+
   CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
   prof_free(&alice);
   prof_free(&bob);
@@ -431,11 +480,11 @@ static void trust_silent(synod_client_t *c, const char *name, uint16_t port,
 typedef struct ends {
   uv_loop_t *loop;
   uint64_t t_cancel;
-  int calls[4]; /* lookup, send, recv, register */
-  int status[4];
-  uint64_t after[4]; /* ms from the cancel to the callback */
+  int calls[6]; /* lookup, send, recv, monitor, purge; register */
+  int status[6];
+  uint64_t after[6]; /* ms from the cancel to the callback */
   int decision_error;
-  synod_client_op_t *ops[4];
+  synod_client_op_t *ops[6];
   prof_t *p;
 } ends_t;
 
@@ -472,9 +521,21 @@ static void on_end_recv(synod_client_op_t *op, int status, size_t taken) {
   end_at(synod_client_op_data(op), 2, status);
 }
 
+static void on_end_monitor(synod_client_op_t *op, int status,
+                           synod_monitor_result_t *res) {
+  end_at(synod_client_op_data(op), 3, status);
+  synod_monitor_result_free(res);
+}
+
+static void on_end_purge(synod_client_op_t *op, int status,
+                         synod_purge_result_t *res) {
+  CU_ASSERT_EQUAL(res->error, status);
+  end_at(synod_client_op_data(op), 4, status);
+}
+
 static void on_end_register(synod_client_op_t *op, int status,
                             synod_register_result_t *res) {
-  end_at(synod_client_op_data(op), 3, status);
+  end_at(synod_client_op_data(op), 5, status);
   synod_register_result_free(res);
 }
 
@@ -482,17 +543,17 @@ static void on_cancel_timer(uv_timer_t *h) {
   ends_t *e = h->data;
   uv_update_time(e->loop);
   e->t_cancel = uv_now(e->loop);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 5; i++)
     CU_ASSERT_EQUAL(synod_client_op_cancel(e->ops[i]), 0);
   /* The register is canceled by closing the client. */
   synod_client_close(e->p->c);
   e->p->c = NULL;
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < 6; i++)
     CU_ASSERT_EQUAL(e->calls[i], 0); /* later, from the loop */
   uv_close((uv_handle_t *)h, NULL);
 }
 
-/* Every operation in flight against relays that accept and stay silent
+/* Every kind of operation in flight against relays that accept and stay silent
  * (timeouts of a minute) ends at once on cancel, or when the client is
  * closed: each callback once, with SYNOD_ECANCELED, nothing left on the
  * loop, nothing leaked. */
@@ -523,9 +584,16 @@ static void test_cancel_silent(void) {
                                                 &slow, on_end_message,
                                                 on_end_recv, &e, &e.ops[2]),
                         0);
+  CU_ASSERT_EQUAL_FATAL(synod_client_monitor_start(
+                            p.c, &loop, &slow, on_end_monitor, &e, &e.ops[3]),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(synod_client_purge_start(p.c, &loop, SYNOD_PURGE_ALL,
+                                                 NULL, NULL, 0, &slow,
+                                                 on_end_purge, &e, &e.ops[4]),
+                        0);
   CU_ASSERT_EQUAL_FATAL(synod_client_register_start(p.c, &loop, 0, &slow,
                                                     on_end_register, &e,
-                                                    &e.ops[3]),
+                                                    &e.ops[5]),
                         0);
   CU_ASSERT_EQUAL(synod_client_op_cancel(NULL), SYNOD_EINVAL);
   uv_timer_t cancel;
@@ -534,9 +602,9 @@ static void test_cancel_silent(void) {
   uv_timer_start(&cancel, on_cancel_timer, 500, 0);
   /* The listener stays open until every operation ended. */
   uv_unref((uv_handle_t *)&s.server);
-  run_loop(&loop, 20000, e.ops, 4);
+  run_loop(&loop, 20000, e.ops, 6);
   CU_ASSERT(s.npeers >= 2); /* they did connect */
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < 6; i++) {
     CU_ASSERT_EQUAL(e.calls[i], 1);
     CU_ASSERT_EQUAL(e.status[i], SYNOD_ECANCELED);
     CU_ASSERT(e.after[i] < 3000);
