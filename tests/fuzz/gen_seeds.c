@@ -158,6 +158,10 @@ static void make_chain(const fx_keys_t *k) {
 
 static uint8_t head_hash[NLINKS][32];
 
+/* Packed EquivocationProofs seeds_statement() built: relay-b's two lookup
+ * answers, alice's two v2 announcements. seeds_quorum() hands them out. */
+static buf_t proof_lookup_b, proof_alice;
+
 /* relay r's lookup answer for alice at version v (1..NLINKS) with links
  * from..v, dated age seconds ago; *s receives the signed body. */
 static void make_answer(Synod__V1__LookupAnswer *a, synod_signed_t *s,
@@ -241,6 +245,10 @@ static void seeds_quorum(const fx_keys_t *k) {
       {"pinned-v2", {0, 0x82, 0}, {4, 4, 4}, {1, 3, 3}, {10, 10, 10}},
       {"pinned-v2-verified", {0, 0x83, 0}, {3, 3, 3}, {1, 3, 3}, {10, 10, 10}},
       {"same-operator", {0, 0, 1}, {3, 2, 3}, {1, 1, 1}, {10, 10, 10}},
+      /* relay-c carries proof that relay-b equivocated; relay-a carries
+       * proof that alice's key signed two version 2 bodies. */
+      {"proof-against-b", {0, 0, 0}, {3, 3, 3}, {1, 1, 1}, {10, 10, 10}},
+      {"proof-against-alice", {0, 0, 0}, {3, 3, 3}, {1, 1, 1}, {10, 10, 10}},
   };
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     buf_t b = {0};
@@ -249,10 +257,25 @@ static void seeds_quorum(const fx_keys_t *k) {
       synod_signed_t s;
       make_answer(&a, &s, k, r, cases[c].from[r], cases[c].v[r],
                   cases[c].age[r]);
+      const buf_t *pb = NULL;
+      if (strcmp(cases[c].name, "proof-against-b") == 0 && r == 2)
+        pb = &proof_lookup_b;
+      if (strcmp(cases[c].name, "proof-against-alice") == 0 && r == 0)
+        pb = &proof_alice;
+      Synod__V1__EquivocationProof *proof = NULL;
+      if (pb) {
+        proof = synod__v1__equivocation_proof__unpack(NULL, pb->n, pb->p);
+        if (!proof)
+          die("a proof does not parse");
+        a.proofs = &proof;
+        a.n_proofs = 1;
+      }
       Synod__V1__Frame f;
       frame_of(&f, (uint64_t)r + 1, SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER, &a);
       put_frame(&b, &f);
       synod_signed_free(&s);
+      if (proof)
+        synod__v1__equivocation_proof__free_unpacked(proof, NULL);
     }
     seed("quorum", cases[c].name, cases[c].pre, 3, &b);
     free(b.p);
@@ -305,7 +328,7 @@ static void seeds_statement(const fx_keys_t *k) {
   put_msg(&b, &w.base);
   seed("statement", "proof-lookup", (const uint8_t[]){2, 0, 0}, 3, &b);
   seed("proto", "equivocation_proof", (const uint8_t[]){20}, 1, &b);
-  free(b.p);
+  proof_lookup_b = b;
   synod_proof_free(&p);
   synod_signed_free(&s);
   synod_signed_free(&s2);
@@ -356,7 +379,7 @@ static void seeds_statement(const fx_keys_t *k) {
   b = (buf_t){0};
   put_msg(&b, &w.base);
   seed("statement", "proof-announcement", (const uint8_t[]){2, 0, 0}, 3, &b);
-  free(b.p);
+  proof_alice = b;
   synod_proof_free(&p);
   synod_announcement_free(&other);
 }
@@ -779,13 +802,15 @@ int main(int argc, char **argv) {
     OK(synod_announce_hash(head_hash[i], links[i].body, links[i].body_len));
   buf_t frames = {0};
   seeds_announce();
+  seeds_statement(k); /* before the quorum's: it builds the proofs */
   seeds_quorum(k);
-  seeds_statement(k);
   seeds_session(k, &frames);
   seeds_proto(k, &frames);
   seeds_config();
   seeds_profile(k);
   free(frames.p);
+  free(proof_lookup_b.p);
+  free(proof_alice.p);
   for (int i = 0; i < NLINKS; i++) {
     synod_announcement_free(&links[i]);
     synod_signed_free(&csig[i]);
