@@ -25,13 +25,28 @@
  * record. */
 #define PLAIN_BYTES  (16u * 1024u)
 #define REASON_BYTES 160
+/* A connection shed for the budget with more than this queued is not
+ * reading: its queue is dropped rather than drained. */
+#define SHED_DRAIN_BYTES (64u * 1024u)
+
+struct synod_conn_budget {
+  size_t limit, used, peak;
+  uint64_t shed;
+  int shedding;       /* the Error a shed connection gets must not shed again */
+  synod_conn_t *head; /* every connection created with it, until freed */
+};
 
 typedef struct wreq {
   uv_write_t req;
   synod_conn_t *c;
-  size_t len;
+  size_t len; /* what it counts in queued: data and overhead */
   uint8_t data[];
 } wreq_t;
+
+/* A write request costs its header and the allocator's due on top of its
+ * data; the queue counts them, so that a flood of tiny frames (a Pong is
+ * some 40 bytes) is bounded by the memory it takes, not by its payload. */
+#define WREQ_OVERHEAD (sizeof(wreq_t) + 32u)
 
 struct synod_conn {
   uv_tcp_t tcp;
@@ -49,10 +64,16 @@ struct synod_conn {
   void *data;
 
   uint32_t max_frame;
-  size_t high_water, low_water, queued;
-  uint64_t handshake_ms, idle_ms, close_ms;
-  uint64_t last_rx; /* uv_now() of the last bytes received */
-  uint16_t port;    /* for the connect after getaddrinfo */
+  size_t high_water, low_water, max_queue, queued;
+  uint64_t handshake_ms, idle_ms, close_ms, frame_ms;
+  uint64_t last_rx;     /* uv_now() of the last bytes received */
+  uint64_t frame_start; /* uv_now() when the frame being received began */
+  uint64_t pause_start; /* uv_now() when reading stopped (paused) */
+
+  synod_conn_budget_t *budget; /* NULL, or linked into its list */
+  synod_conn_t *bprev, *bnext;
+  size_t held;   /* bytes counted in budget->used */
+  uint16_t port; /* for the connect after getaddrinfo */
 
   int handles; /* initialised handles not yet closed */
   int status;  /* for on_close */
@@ -66,7 +87,9 @@ struct synod_conn {
   unsigned shut_done : 1;
   unsigned eof : 1;
   unsigned gai_pending : 1;
-  unsigned silent : 1; /* creation failed: no callback at all */
+  unsigned silent : 1;     /* creation failed: no callback at all */
+  unsigned paused : 1;     /* reading stopped: the write queue is full */
+  unsigned frame_open : 1; /* a frame has begun (frame_start is valid) */
   char reason[REASON_BYTES];
 };
 
@@ -79,9 +102,50 @@ static void set_reason(synod_conn_t *c, const char *what, const char *detail) {
     snprintf(c->reason, sizeof c->reason, "%s", what);
 }
 
+/* --- the budget ------------------------------------------------------------ */
+
+static void shed_over_budget(synod_conn_budget_t *b);
+
+/* Bytes c buffers: unsent ciphertext and a frame body being received (the
+ * decoder allocates the announced length at once). */
+static size_t holding(const synod_conn_t *c) {
+  return c->queued + (c->dec.body ? c->dec.body_len : 0);
+}
+
+/* Brings c's share of the budget up to date; sheds when it grew past the
+ * limit. */
+static void account(synod_conn_t *c) {
+  synod_conn_budget_t *b = c->budget;
+  if (!b)
+    return;
+  size_t now = holding(c), before = c->held;
+  b->used = b->used - before + now;
+  c->held = now;
+  if (b->used > b->peak)
+    b->peak = b->used;
+  if (now > before && b->used > b->limit && !b->shedding)
+    shed_over_budget(b);
+}
+
+static void budget_unlink(synod_conn_t *c) {
+  synod_conn_budget_t *b = c->budget;
+  if (!b)
+    return;
+  b->used -= c->held;
+  c->held = 0;
+  if (c->bprev)
+    c->bprev->bnext = c->bnext;
+  else
+    b->head = c->bnext;
+  if (c->bnext)
+    c->bnext->bprev = c->bprev;
+  c->budget = NULL;
+}
+
 /* --- closing ------------------------------------------------------------ */
 
 static void conn_free(synod_conn_t *c) {
+  budget_unlink(c);
   synod_tls_free(c->tls);
   synod_handshake_free(c->hs);
   synod_frame_decoder_free(&c->dec);
@@ -127,6 +191,15 @@ static void hard_close(synod_conn_t *c) {
   uv_close((uv_handle_t *)&c->timer, timer_close_cb);
 }
 
+/* Closes at once with code, dropping what is queued: for a peer that has
+ * stopped reading, to which nothing could be said anyway. */
+static void abort_conn(synod_conn_t *c, int code, const char *reason) {
+  if (!c->closing)
+    c->status = code;
+  set_reason(c, reason, NULL);
+  hard_close(c);
+}
+
 static void timer_cb(uv_timer_t *t);
 
 static void shutdown_cb(uv_shutdown_t *req, int status) {
@@ -142,6 +215,8 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
 }
 
 static void flush_tls(synod_conn_t *c);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 void synod_conn_close(synod_conn_t *c, int status) {
   if (c->closing)
@@ -149,8 +224,16 @@ void synod_conn_close(synod_conn_t *c, int status) {
   c->closing = 1;
   c->ready = 0;
   c->status = status;
+  /* Nothing more is decoded: a partial frame's memory goes now. */
+  synod_frame_decoder_free(&c->dec);
+  account(c);
   uv_timer_stop(&c->timer);
   uv_timer_start(&c->timer, timer_cb, c->close_ms, 0);
+  if (c->paused && c->connected) {
+    /* Read (and drop) again, to see the peer's end of stream. */
+    c->paused = 0;
+    (void)uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  }
   if (!c->connected) {
     hard_close(c);
     return;
@@ -171,11 +254,14 @@ void synod_conn_close(synod_conn_t *c, int status) {
 
 /* --- writing ------------------------------------------------------------ */
 
+static void resume_reading(synod_conn_t *c);
+
 static void write_cb(uv_write_t *req, int status) {
   wreq_t *w = container_of(req, wreq_t, req);
   synod_conn_t *c = w->c;
   c->queued -= w->len;
   free(w);
+  account(c);
   if (c->hard_closing)
     return;
   if (status < 0) {
@@ -186,6 +272,8 @@ static void write_cb(uv_write_t *req, int status) {
       synod_conn_close(c, SYNOD_EIO);
     return;
   }
+  if (c->paused && c->queued <= c->low_water && !c->closing)
+    resume_reading(c);
   if (c->want_writable && c->queued <= c->low_water && !c->closing) {
     c->want_writable = 0;
     if (c->cb.on_writable)
@@ -212,7 +300,7 @@ static void flush_tls(synod_conn_t *c) {
     return;
   }
   w->c = c;
-  w->len = got;
+  w->len = got + WREQ_OVERHEAD;
   uv_buf_t buf = uv_buf_init((char *)w->data, (unsigned int)got);
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, write_cb);
   if (rc != 0) {
@@ -221,7 +309,13 @@ static void flush_tls(synod_conn_t *c) {
     hard_close(c);
     return;
   }
-  c->queued += got;
+  c->queued += w->len;
+  if (c->queued > c->max_queue && !c->closing) {
+    abort_conn(c, SYNOD_ELIMIT,
+               "peer is not reading: unsent data over the limit");
+    return;
+  }
+  account(c);
 }
 
 /* Encrypts one packed frame (plaintext bytes) and sends it. */
@@ -282,11 +376,24 @@ static void tls_failed(synod_conn_t *c) {
 
 /* --- reading ------------------------------------------------------------ */
 
+/* After ready the timer runs to the nearer of the idle deadline and the
+ * deadline of the frame being received. */
+static void arm_timer(synod_conn_t *c) {
+  uint64_t now = uv_now(c->loop), due = UINT64_MAX;
+  if (c->idle_ms && !c->paused) /* not reading: we cannot know */
+    due = c->last_rx + c->idle_ms;
+  if (c->frame_open && c->frame_start + c->frame_ms < due)
+    due = c->frame_start + c->frame_ms;
+  if (c->paused && c->pause_start + c->frame_ms < due)
+    due = c->pause_start + c->frame_ms;
+  uv_timer_stop(&c->timer);
+  if (due != UINT64_MAX)
+    uv_timer_start(&c->timer, timer_cb, due > now ? due - now : 0, 0);
+}
+
 static void become_ready(synod_conn_t *c) {
   c->ready = 1;
-  uv_timer_stop(&c->timer);
-  if (c->idle_ms)
-    uv_timer_start(&c->timer, timer_cb, c->idle_ms, 0);
+  arm_timer(c);
   if (c->cb.on_ready)
     c->cb.on_ready(c, 0);
 }
@@ -352,10 +459,12 @@ static void on_plaintext(synod_conn_t *c, const uint8_t *data, size_t len) {
     }
     data += used;
     len -= used;
+    account(c); /* a body announced: its buffer exists now */
     if (r == 0)
       return;
     on_body(c, body, body_len);
     free(body);
+    account(c);
   }
 }
 
@@ -385,6 +494,70 @@ static void start_session(synod_conn_t *c) {
   flush_hs(c);
 }
 
+/*
+ * Decrypts and handles what the TLS engine holds, until it is empty or the
+ * write queue reaches high_water; then reading from the peer stops until
+ * the queue drains (write_cb), and what is left waits in the engine.
+ * fresh: new ciphertext came in for this call.
+ */
+static void pump(synod_conn_t *c, int fresh) {
+  uint8_t plain[PLAIN_BYTES];
+  int got_plain = 0;
+  while (!c->closing && c->queued < c->high_water) {
+    size_t got = 0;
+    int rc = synod_tls_read(c->tls, plain, sizeof plain, &got);
+    if (rc == SYNOD_ECLOSED) {
+      peer_closed(c, "peer closed the session");
+      break;
+    }
+    if (rc != 0) {
+      tls_failed(c);
+      break;
+    }
+    if (got == 0)
+      break;
+    got_plain = 1;
+    on_plaintext(c, plain, got);
+  }
+  synod_wipe(plain, sizeof plain);
+  if (c->closing)
+    return;
+  if (c->queued >= c->high_water && !c->paused) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->paused = 1;
+    c->pause_start = uv_now(c->loop);
+    if (c->ready)
+      arm_timer(c);
+  }
+  if (!c->ready)
+    return; /* the handshake deadline covers everything before ready */
+  /* A frame has begun when the decoder holds part of one, or when bytes
+   * came in and gave no plaintext (a TLS record not yet whole). Its clock
+   * stops while we do not read. */
+  int begun = synod_frame_decoder_pending(&c->dec) || (fresh && !got_plain);
+  if (begun && !c->paused) {
+    if (!c->frame_open) {
+      c->frame_open = 1;
+      c->frame_start = uv_now(c->loop);
+      arm_timer(c);
+    }
+  } else {
+    c->frame_open = 0;
+  }
+}
+
+static void resume_reading(synod_conn_t *c) {
+  c->paused = 0;
+  c->last_rx = uv_now(c->loop); /* the idle clock starts again */
+  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+    set_reason(c, "read failed", NULL);
+    synod_conn_close(c, SYNOD_EIO);
+    return;
+  }
+  pump(c, 0);
+  flush_tls(c);
+}
+
 static void on_ciphertext(synod_conn_t *c, const uint8_t *data, size_t len) {
   c->last_rx = uv_now(c->loop);
   if (synod_tls_feed(c->tls, data, len) != 0) {
@@ -403,23 +576,7 @@ static void on_ciphertext(synod_conn_t *c, const uint8_t *data, size_t len) {
     }
     start_session(c);
   }
-  uint8_t plain[PLAIN_BYTES];
-  while (!c->closing) {
-    size_t got = 0;
-    int rc = synod_tls_read(c->tls, plain, sizeof plain, &got);
-    if (rc == SYNOD_ECLOSED) {
-      peer_closed(c, "peer closed the session");
-      break;
-    }
-    if (rc != 0) {
-      tls_failed(c);
-      break;
-    }
-    if (got == 0)
-      break;
-    on_plaintext(c, plain, got);
-  }
-  synod_wipe(plain, sizeof plain);
+  pump(c, 1);
   flush_tls(c);
 }
 
@@ -466,11 +623,16 @@ static void timer_cb(uv_timer_t *t) {
     conn_fail(c, SYNOD_ETIMEDOUT, "handshake timed out");
     return;
   }
-  uint64_t idle = uv_now(c->loop) - c->last_rx;
-  if (idle >= c->idle_ms)
+  uint64_t now = uv_now(c->loop);
+  if (c->paused && now - c->pause_start >= c->frame_ms)
+    /* It takes nothing we send: nothing we could say would reach it. */
+    abort_conn(c, SYNOD_ELIMIT, "peer is not reading");
+  else if (c->frame_open && now - c->frame_start >= c->frame_ms)
+    conn_fail(c, SYNOD_ETIMEDOUT, "frame not completed in time");
+  else if (c->idle_ms && !c->paused && now - c->last_rx >= c->idle_ms)
     conn_fail(c, SYNOD_ETIMEDOUT, "idle timeout");
   else
-    uv_timer_start(&c->timer, timer_cb, c->idle_ms - idle, 0);
+    arm_timer(c);
 }
 
 /* --- creation ----------------------------------------------------------- */
@@ -556,6 +718,12 @@ static int conn_new(synod_conn_t **out, uv_loop_t *loop,
   c->idle_ms = opt->idle_timeout_ms;
   c->close_ms = opt->close_timeout_ms ? opt->close_timeout_ms
                                       : SYNOD_CONN_DEFAULT_CLOSE_MS;
+  c->frame_ms = opt->frame_timeout_ms ? opt->frame_timeout_ms
+                                      : SYNOD_CONN_DEFAULT_FRAME_MS;
+  c->max_queue = opt->max_queue ? opt->max_queue
+                                : c->high_water + 2 * (size_t)c->max_frame;
+  if (c->max_queue < c->high_water)
+    c->max_queue = c->high_water;
 
   int rc = synod_tls_new(&c->tls, opt->tls);
   if (rc == 0 && synod_tls_is_server(c->tls) != server)
@@ -582,6 +750,13 @@ static int conn_new(synod_conn_t **out, uv_loop_t *loop,
   }
   c->handles++;
   uv_timer_start(&c->timer, timer_cb, c->handshake_ms, 0);
+  if (opt->budget) {
+    c->budget = opt->budget;
+    c->bnext = opt->budget->head;
+    if (c->bnext)
+      c->bnext->bprev = c;
+    opt->budget->head = c;
+  }
   *out = c;
   return 0;
 }
@@ -682,6 +857,14 @@ int synod_conn_send(synod_conn_t *c, const Synod__V1__Frame *f) {
   return send_frame(c, f);
 }
 
+int synod_conn_reply(synod_conn_t *c, const Synod__V1__Frame *f) {
+  if (c->closing)
+    return SYNOD_ECLOSED;
+  if (!c->ready)
+    return SYNOD_EINVAL;
+  return send_frame(c, f);
+}
+
 int synod_conn_send_error(synod_conn_t *c, uint64_t request_id, int code,
                           const char *reason) {
   if (c->closing)
@@ -719,4 +902,70 @@ void synod_conn_set_data(synod_conn_t *c, void *data) {
 
 uv_loop_t *synod_conn_loop(const synod_conn_t *c) {
   return c->loop;
+}
+
+/* --- the budget ------------------------------------------------------------ */
+
+/* Sheds connections, biggest first, until those not already closing hold
+ * no more than the limit. Closing ones release their bytes within
+ * close_ms (at once when aborted). */
+static void shed_over_budget(synod_conn_budget_t *b) {
+  b->shedding = 1;
+  for (;;) {
+    size_t live = 0;
+    synod_conn_t *big = NULL;
+    for (synod_conn_t *c = b->head; c; c = c->bnext) {
+      if (c->closing)
+        continue;
+      live += c->held;
+      if (!big || c->held > big->held)
+        big = c;
+    }
+    if (!big || live <= b->limit)
+      break;
+    b->shed++;
+    if (big->queued > SHED_DRAIN_BYTES)
+      abort_conn(big, SYNOD_ELIMIT, "relay memory budget exhausted");
+    else
+      conn_fail(big, SYNOD_ELIMIT, "relay memory budget exhausted");
+    if (!big->closing)
+      abort_conn(big, SYNOD_ELIMIT, "relay memory budget exhausted");
+  }
+  b->shedding = 0;
+}
+
+int synod_conn_budget_new(synod_conn_budget_t **out, size_t limit) {
+  *out = NULL;
+  if (limit == 0)
+    return SYNOD_EINVAL;
+  synod_conn_budget_t *b = calloc(1, sizeof *b);
+  if (!b)
+    return SYNOD_ENOMEM;
+  b->limit = limit;
+  *out = b;
+  return 0;
+}
+
+void synod_conn_budget_free(synod_conn_budget_t *b) {
+  free(b);
+}
+
+size_t synod_conn_budget_used(const synod_conn_budget_t *b) {
+  return b->used;
+}
+
+size_t synod_conn_budget_peak(const synod_conn_budget_t *b) {
+  return b->peak;
+}
+
+size_t synod_conn_budget_limit(const synod_conn_budget_t *b) {
+  return b->limit;
+}
+
+int synod_conn_budget_full(const synod_conn_budget_t *b) {
+  return b->used >= b->limit;
+}
+
+uint64_t synod_conn_budget_shed(const synod_conn_budget_t *b) {
+  return b->shed;
 }

@@ -12,7 +12,7 @@
  *
  * Errors the peer causes (a frame over the maximum, garbage, malformed
  * protobuf, a frame out of order, a frame cut short by EOF, a handshake
- * that does not finish in time) are answered with a typed Error frame
+ * or a frame that does not finish in time) are answered with a typed Error frame
  * {code, short reason} whenever TLS is up, then that connection alone is
  * closed. The status given to on_close is the SYNOD_E* code of the cause.
  *
@@ -39,8 +39,22 @@
 #define SYNOD_CONN_DEFAULT_HIGH_WATER   (1024u * 1024u)
 #define SYNOD_CONN_DEFAULT_HANDSHAKE_MS 10000u
 #define SYNOD_CONN_DEFAULT_CLOSE_MS     2000u
+#define SYNOD_CONN_DEFAULT_FRAME_MS     30000u
 
 typedef struct synod_conn synod_conn_t;
+
+/*
+ * A memory budget shared by connections: the bytes they buffer (ciphertext
+ * not yet handed to the kernel, plus the body of a frame being received)
+ * counted together against one limit. When a connection's growth takes the
+ * total over the limit, the connection buffering the most is shed with
+ * SYNOD_ELIMIT: a typed Error and a close when its write queue is small,
+ * at once (its queued bytes dropped) when it is not reading anyway. A
+ * server also asks synod_conn_budget_full() before taking new connections.
+ * Per-connection state that is not buffered data (the TLS engine, about
+ * ten KiB) is not counted.
+ */
+typedef struct synod_conn_budget synod_conn_budget_t;
 
 /*
  * Callbacks; every one is optional except on_close. They run on the loop
@@ -63,7 +77,9 @@ typedef struct synod_conn synod_conn_t;
  * on_close(c, status): exactly once, for every connection whose creation
  *   returned 0. status is 0 after synod_conn_close(c, 0), SYNOD_ECLOSED
  *   when the peer closed cleanly, or the cause (SYNOD_ETIMEDOUT,
- *   SYNOD_ETLS, SYNOD_ETOOBIG, SYNOD_EPROTO, the peer's Error code, ...);
+ *   SYNOD_ETLS, SYNOD_ETOOBIG, SYNOD_EPROTO, SYNOD_ELIMIT for a write
+ *   queue over max_queue or a connection shed for the budget, the peer's
+ *   Error code, ...);
  *   synod_conn_reason(c) says more. c is freed when on_close returns.
  */
 typedef struct synod_conn_callbacks {
@@ -87,7 +103,8 @@ typedef struct synod_conn_options {
 
   /* Largest frame body in either direction; 0: SYNOD_FRAME_DEFAULT_MAX. */
   uint32_t max_frame;
-  /* Write queue cap in bytes of ciphertext not yet handed to the kernel:
+  /* Write queue cap in bytes not yet handed to the kernel (ciphertext
+   * plus the cost of each write request, see synod_conn_queued()):
    * at or over high_water, synod_conn_send() refuses with SYNOD_EAGAIN;
    * on_writable fires once the queue is at or under low_water.
    * 0: SYNOD_CONN_DEFAULT_HIGH_WATER and high_water / 2. */
@@ -102,7 +119,45 @@ typedef struct synod_conn_options {
   /* How long synod_conn_close() lets pending writes drain before it
    * closes hard; 0: SYNOD_CONN_DEFAULT_CLOSE_MS. */
   uint64_t close_timeout_ms;
+  /* After ready, a frame whose first bytes arrived must be complete within
+   * this long (a peer trickling a byte at a time keeps the idle timeout
+   * quiet but not this one): SYNOD_ETIMEDOUT. Counted while the connection
+   * reads; bytes arriving that yield no plaintext (a TLS record not yet
+   * whole) count as a frame begun. The same time bounds a stop in
+   * reading (see max_queue): a peer that leaves the write queue at
+   * high_water this long takes nothing we send, and is cut at once with
+   * SYNOD_ELIMIT. 0: SYNOD_CONN_DEFAULT_FRAME_MS. */
+  uint64_t frame_timeout_ms;
+  /* Back-pressure on the peer: while the write queue is at or over
+   * high_water the connection stops reading from the peer (so a peer that
+   * does not read cannot make us queue replies without end), and reads
+   * again at low_water. A queue that still grows past max_queue (replies
+   * to what was already read, pushes by the owner that ignored
+   * SYNOD_EAGAIN, errors) closes the connection at once with SYNOD_ELIMIT.
+   * 0: high_water + 2 * max_frame. */
+  size_t max_queue;
+  /* Optional budget shared with other connections (borrowed: it must
+   * outlive every connection created with it). */
+  synod_conn_budget_t *budget;
 } synod_conn_options_t;
+
+/* A budget of limit bytes (> 0): SYNOD_EINVAL, SYNOD_ENOMEM. */
+int synod_conn_budget_new(synod_conn_budget_t **out, size_t limit);
+
+/* Frees b; every connection created with it must have closed (on_close
+ * returned). NULL is a no-op. */
+void synod_conn_budget_free(synod_conn_budget_t *b);
+
+/* Bytes buffered now, the most ever buffered, the limit. */
+size_t synod_conn_budget_used(const synod_conn_budget_t *b);
+size_t synod_conn_budget_peak(const synod_conn_budget_t *b);
+size_t synod_conn_budget_limit(const synod_conn_budget_t *b);
+
+/* 1 when used >= limit: take no new connections. */
+int synod_conn_budget_full(const synod_conn_budget_t *b);
+
+/* Connections shed for the budget so far. */
+uint64_t synod_conn_budget_shed(const synod_conn_budget_t *b);
 
 /*
  * Accepts one pending connection from listener (call it from the
@@ -142,6 +197,14 @@ int synod_conn_refuse(synod_conn_t *c, int code, const char *reason);
  */
 int synod_conn_send(synod_conn_t *c, const Synod__V1__Frame *f);
 
+/*
+ * Sends f as the answer to a request the peer made: as synod_conn_send(),
+ * but never SYNOD_EAGAIN. Answers need no cap of their own: at high_water
+ * the connection stops reading requests, so what is still to be answered
+ * is bounded by what was already read; max_queue still applies.
+ */
+int synod_conn_reply(synod_conn_t *c, const Synod__V1__Frame *f);
+
 /* Sends Error{code, reason} answering request_id (0: a connection error);
  * same errors as synod_conn_send() but never SYNOD_EAGAIN: an error may
  * exceed the cap. A request_id of 0 should be followed by
@@ -167,7 +230,8 @@ const char *synod_conn_reason(const synod_conn_t *c);
 /* 1 once on_ready fired and until closing starts. */
 int synod_conn_is_ready(const synod_conn_t *c);
 
-/* Bytes waiting in the write queue. */
+/* Bytes the write queue holds: ciphertext not yet handed to the kernel
+ * and a fixed overhead per write request (one per frame sent). */
 size_t synod_conn_queued(const synod_conn_t *c);
 
 void *synod_conn_data(const synod_conn_t *c);

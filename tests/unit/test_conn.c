@@ -14,6 +14,7 @@
 #include "synod/conn.h"
 #include "synod/crypto.h"
 #include "synod/frame.h"
+#include "synod/handshake.h"
 #include "synod/wire.h"
 
 #define MAX_CONNS 16
@@ -36,8 +37,12 @@ typedef struct fx {
 
   /* server behaviour */
   int refuse_code;
-  int server_conns_expected; /* the listener closes after this many closes */
-  int flood;                 /* server floods the client after ready */
+  int server_conns_expected;  /* the listener closes after this many closes */
+  int flood;                  /* server floods the client after ready */
+  int reply_flood;            /* ... with synod_conn_reply, 100000 Pongs */
+  int reply_pings;            /* answer Pings with synod_conn_reply */
+  struct raw *close_on_close; /* a raw peer closed with the server's side */
+  size_t max_queued;          /* the most queued seen while answering */
 
   /* server counts */
   int s_accepted, s_auth, s_ready, s_frames, s_closes, s_writable, s_eagain;
@@ -73,7 +78,8 @@ static void s_on_auth(synod_conn_t *c, int status) {
   } else {
     CU_ASSERT_EQUAL(memcmp(p->public_key, fx->user_pk, sizeof fx->user_pk), 0);
     CU_ASSERT_EQUAL(synod_conn_accept(c), 0);
-    CU_ASSERT_EQUAL(synod_conn_is_ready(c), 1);
+    if (!fx->reply_flood) /* which ends in on_ready, inside accept */
+      CU_ASSERT_EQUAL(synod_conn_is_ready(c), 1);
   }
 }
 
@@ -121,6 +127,17 @@ static void s_on_ready(synod_conn_t *c, int status) {
   fx->s_ready++;
   if (fx->flood)
     flood(c);
+  if (fx->reply_flood) {
+    /* Answers are never refused for the soft cap; the hard cap ends it. */
+    Synod__V1__Frame f;
+    Synod__V1__Pong p;
+    pong_frame(&f, &p, 1);
+    int rc = 0, i;
+    for (i = 0; i < 100000 && rc == 0; i++)
+      rc = synod_conn_reply(c, &f);
+    CU_ASSERT_EQUAL(rc, SYNOD_ECLOSED);
+    CU_ASSERT(i < 100000);
+  }
 }
 
 static void s_on_writable(synod_conn_t *c, int status) {
@@ -141,10 +158,20 @@ static void s_on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
     Synod__V1__Frame r;
     Synod__V1__Pong p;
     pong_frame(&r, &p, f->ping->nonce);
-    CU_ASSERT_EQUAL(synod_conn_send(c, &r), 0);
+    if (fx->reply_pings) {
+      int rc = synod_conn_reply(c, &r);
+      CU_ASSERT(rc == 0 || rc == SYNOD_ECLOSED);
+      if (synod_conn_queued(c) > fx->max_queued)
+        fx->max_queued = synod_conn_queued(c);
+    } else {
+      CU_ASSERT_EQUAL(synod_conn_send(c, &r), 0);
+    }
   }
   synod_wire_free(f); /* ours: on_frame hands the frame over */
 }
+
+struct raw;
+static void raw_close(struct raw *r);
 
 static void s_on_close(synod_conn_t *c, int status) {
   fx_t *fx = synod_conn_data(c);
@@ -153,6 +180,8 @@ static void s_on_close(synod_conn_t *c, int status) {
   CU_ASSERT(status == SYNOD_ECLOSED || synod_conn_reason(c)[0] != '\0');
   if (fx->s_closes == fx->server_conns_expected)
     uv_close((uv_handle_t *)&fx->listener, NULL);
+  if (fx->close_on_close)
+    raw_close(fx->close_on_close);
 }
 
 static void on_connection(uv_stream_t *l, int status) {
@@ -252,7 +281,7 @@ static void c_on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
     cl->pings++;
   if (f->body_case == SYNOD__V1__FRAME__BODY_PONG) {
     cl->pongs++;
-    if (!cl->fx->flood)
+    if (!cl->fx->flood && !cl->fx->reply_flood)
       CU_ASSERT_EQUAL(f->pong->nonce, 42);
     synod_conn_close(c, 0);
     synod_conn_close(c, SYNOD_EIO); /* idempotent: the first status counts */
@@ -300,10 +329,20 @@ typedef enum raw_mode {
 } raw_mode_t;
 
 typedef struct raw {
+  fx_t *fx;
   uv_tcp_t tcp;
   uv_connect_t creq;
   uv_shutdown_t sreq;
+  uv_timer_t trickle_timer;
   raw_mode_t mode;
+  /* With session set, a session handshake as alice before the payload;
+   * trickle_ms: the payload a byte at a time; deaf: stop reading once it
+   * is sent. */
+  int session, deaf;
+  uint64_t trickle_ms;
+  size_t trickled;
+  synod_handshake_t *hs;
+  int ready;
   const uint8_t *payload;
   size_t plen;
   int shutdown_after; /* FIN (no close_notify) right after the payload */
@@ -317,8 +356,17 @@ static void raw_close_cb(uv_handle_t *h) {
   raw_t *r = h->data;
   synod_tls_free(r->tls);
   r->tls = NULL;
+  synod_handshake_free(r->hs);
+  r->hs = NULL;
   synod_frame_decoder_free(&r->dec);
   r->closed++;
+}
+
+static void raw_close(raw_t *r) {
+  if (r->trickle_ms && !uv_is_closing((uv_handle_t *)&r->trickle_timer))
+    uv_close((uv_handle_t *)&r->trickle_timer, NULL);
+  if (!uv_is_closing((uv_handle_t *)&r->tcp))
+    uv_close((uv_handle_t *)&r->tcp, raw_close_cb);
 }
 
 static void raw_write_cb(uv_write_t *w, int status) {
@@ -346,8 +394,22 @@ static void raw_shutdown_cb(uv_shutdown_t *s, int status) {
   (void)status;
 }
 
+static void trickle_cb(uv_timer_t *t) {
+  raw_t *r = t->data;
+  if (r->trickled >= r->plen || uv_is_closing((uv_handle_t *)&r->tcp)) {
+    uv_timer_stop(t);
+    return;
+  }
+  CU_ASSERT_EQUAL(synod_tls_write(r->tls, r->payload + r->trickled++, 1), 0);
+  raw_flush_tls(r);
+}
+
 static void raw_send_payload(raw_t *r) {
   r->sent = 1;
+  if (r->trickle_ms) {
+    uv_timer_start(&r->trickle_timer, trickle_cb, 0, r->trickle_ms);
+    return;
+  }
   if (r->mode == RAW_TCP) {
     if (r->plen)
       raw_write(r, r->payload, r->plen);
@@ -357,6 +419,34 @@ static void raw_send_payload(raw_t *r) {
   }
   if (r->shutdown_after)
     uv_shutdown(&r->sreq, (uv_stream_t *)&r->tcp, raw_shutdown_cb);
+  if (r->deaf)
+    uv_read_stop((uv_stream_t *)&r->tcp);
+}
+
+/* The session handshake's frames go out inside TLS. */
+static void raw_flush_hs(raw_t *r) {
+  uint8_t *buf;
+  size_t len;
+  while (synod_handshake_take(r->hs, &buf, &len) == 1) {
+    CU_ASSERT_EQUAL(synod_tls_write(r->tls, buf, len), 0);
+    free(buf);
+  }
+  raw_flush_tls(r);
+}
+
+static void raw_start_session(raw_t *r) {
+  synod_handshake_config_t cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.role = SYNOD__V1__ROLE__ROLE_CLIENT;
+  cfg.name = "alice@relay.test";
+  cfg.software = "test_conn";
+  cfg.secret_key = r->fx->user_sk;
+  cfg.expected_peer_key = r->fx->relay_pk;
+  uint8_t x[SYNOD_TLS_EXPORTER_BYTES];
+  CU_ASSERT_EQUAL_FATAL(synod_handshake_new(&r->hs, &cfg), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_tls_exporter(r->tls, x), 0);
+  CU_ASSERT_EQUAL_FATAL(synod_handshake_start(r->hs, x), 0);
+  raw_flush_hs(r);
 }
 
 static void raw_alloc(uv_handle_t *h, size_t s, uv_buf_t *b) {
@@ -381,6 +471,15 @@ static void raw_plain(raw_t *r, const uint8_t *p, size_t n) {
     free(body);
     if (f->body_case == SYNOD__V1__FRAME__BODY_HELLO)
       r->hellos++;
+    if (r->hs && !r->ready && f->body_case != SYNOD__V1__FRAME__BODY_ERROR) {
+      int ev = synod_handshake_recv(r->hs, f);
+      CU_ASSERT(ev >= 0);
+      raw_flush_hs(r);
+      if (ev == SYNOD_HS_EV_READY) {
+        r->ready = 1;
+        raw_send_payload(r);
+      }
+    }
     if (f->body_case == SYNOD__V1__FRAME__BODY_ERROR) {
       r->errors++;
       r->error_code = synod_err_from_wire(f->error->code);
@@ -393,15 +492,16 @@ static void raw_plain(raw_t *r, const uint8_t *p, size_t n) {
 static void raw_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
   raw_t *r = s->data;
   if (nread < 0) {
-    if (!uv_is_closing((uv_handle_t *)s))
-      uv_close((uv_handle_t *)s, raw_close_cb);
+    raw_close(r);
   } else if (nread > 0 && r->mode == RAW_TLS && r->tls) {
     CU_ASSERT_EQUAL(
         synod_tls_feed(r->tls, (const uint8_t *)b->base, (size_t)nread), 0);
     int h = synod_tls_handshake(r->tls);
     raw_flush_tls(r);
     if (h == 1) {
-      if (!r->sent)
+      if (r->session && !r->hs)
+        raw_start_session(r);
+      else if (!r->session && !r->sent)
         raw_send_payload(r);
       uint8_t plain[16384];
       size_t got;
@@ -431,6 +531,7 @@ static void raw_start(fx_t *fx, raw_t *r, raw_mode_t mode,
   r->payload = payload;
   r->plen = plen;
   r->shutdown_after = shutdown_after;
+  r->fx = fx;
   if (mode == RAW_TLS)
     CU_ASSERT_EQUAL_FATAL(synod_tls_new(&r->tls, fx->cctx), 0);
   CU_ASSERT_EQUAL_FATAL(
@@ -444,6 +545,25 @@ static void raw_start(fx_t *fx, raw_t *r, raw_mode_t mode,
                                        (const struct sockaddr *)&sa,
                                        raw_connect_cb),
                         0);
+}
+
+/* A raw peer that completes the session handshake as alice, then sends
+ * payload (a byte every trickle_ms when set) and, when deaf, stops
+ * reading with a small receive buffer. */
+static void raw_session_start(fx_t *fx, raw_t *r, const uint8_t *payload,
+                              size_t plen, uint64_t trickle_ms, int deaf) {
+  raw_start(fx, r, RAW_TLS, payload, plen, 0);
+  r->session = 1;
+  r->deaf = deaf;
+  r->trickle_ms = trickle_ms;
+  if (trickle_ms) {
+    uv_timer_init(&fx->loop, &r->trickle_timer);
+    r->trickle_timer.data = r;
+  }
+  if (deaf) {
+    int small = 4096;
+    CU_ASSERT_EQUAL(uv_recv_buffer_size((uv_handle_t *)&r->tcp, &small), 0);
+  }
 }
 
 static int count_status(const fx_t *fx, int status) {
@@ -705,6 +825,126 @@ static void test_conn_close_early(void) {
   CU_ASSERT_EQUAL(fx.s_closes, fx.s_accepted);
 }
 
+/* A peer trickling a frame a byte every 40 ms keeps the idle timeout
+ * (200 ms) quiet, but not the frame deadline (300 ms): ETIMEDOUT, told. */
+static void test_conn_frame_timeout(void) {
+  fx_t fx;
+  fx_init(&fx);
+  fx.sopt.idle_timeout_ms = 200;
+  fx.sopt.frame_timeout_ms = 300;
+  uint8_t frame[4 + 40] = {0, 0, 0, 40};
+  raw_t r;
+  raw_session_start(&fx, &r, frame, sizeof frame, 40, 0);
+  uint64_t t0 = uv_now(&fx.loop);
+  fx_run_and_close(&fx);
+  uint64_t took = uv_now(&fx.loop) - t0;
+
+  CU_ASSERT_EQUAL(fx.s_ready, 1);
+  CU_ASSERT_EQUAL(fx.s_frames, 0);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+  CU_ASSERT_EQUAL(fx.s_status[0], SYNOD_ETIMEDOUT);
+  CU_ASSERT_EQUAL(r.ready, 1);
+  CU_ASSERT_EQUAL(r.errors, 1);
+  CU_ASSERT_EQUAL(r.error_code, SYNOD_ETIMEDOUT);
+  CU_ASSERT(r.trickled > 3);            /* bytes kept coming ... */
+  CU_ASSERT(r.trickled < sizeof frame); /* ... and the frame never ended */
+  CU_ASSERT(took >= 300);
+  CU_ASSERT_EQUAL(r.closed, 1);
+}
+
+/* A peer that sends Pings and never reads: once the answers queued reach
+ * high_water the server stops reading it (the queue stays far from
+ * max_queue), and after frame_timeout without progress it is cut:
+ * ELIMIT, "peer is not reading". */
+static void test_conn_not_reading(void) {
+  fx_t fx;
+  fx_init(&fx);
+  fx.reply_pings = 1;
+  fx.sopt.high_water = 16 * 1024;
+  fx.sopt.low_water = 4 * 1024;
+  fx.sopt.max_queue = 4 * 1024 * 1024;
+  fx.sopt.frame_timeout_ms = 500;
+  /* Enough that the answers (some 40 bytes each) overflow what loopback
+   * sockets buffer (a few MiB) by far. */
+  enum { PINGS = 400000 };
+  Synod__V1__Frame f;
+  Synod__V1__Ping g;
+  uint8_t *one;
+  size_t len;
+  ping_frame(&f, &g, 1);
+  CU_ASSERT_EQUAL_FATAL(
+      synod_wire_pack(&f, SYNOD_FRAME_DEFAULT_MAX, &one, &len), 0);
+  uint8_t *pings = malloc(PINGS * len), *p = pings;
+  CU_ASSERT_FATAL(pings != NULL);
+  for (int i = 0; i < PINGS; i++, p += len)
+    memcpy(p, one, len);
+  free(one);
+  raw_t r;
+  raw_session_start(&fx, &r, pings, (size_t)(p - pings), 0, 1);
+  fx.close_on_close = &r;
+  fx_run_and_close(&fx);
+  free(pings);
+
+  CU_ASSERT_EQUAL(fx.s_ready, 1);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+  CU_ASSERT_EQUAL(fx.s_status[0], SYNOD_ELIMIT);
+  CU_ASSERT(fx.s_frames > 0);
+  CU_ASSERT(fx.s_frames < PINGS); /* it stopped reading them */
+  /* Over high_water by at most the answers to one 16 KiB chunk. */
+  CU_ASSERT(fx.max_queued < 1024 * 1024);
+  CU_ASSERT_EQUAL(r.closed, 1);
+}
+
+/* Answers are not refused at high_water, but max_queue is a hard cap: the
+ * server that answers 100000 times at once is cut with ELIMIT. */
+static void test_conn_queue_cap(void) {
+  fx_t fx;
+  client_t cl;
+  fx_init(&fx);
+  fx.reply_flood = 1;
+  fx.sopt.max_queue = 256 * 1024;
+  client_start(&fx, &cl, NULL, 0, 0);
+  cl.quiet = 1;
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(fx.s_ready, 1);
+  CU_ASSERT_EQUAL(fx.s_closes, 1);
+  CU_ASSERT_EQUAL(fx.s_status[0], SYNOD_ELIMIT);
+  CU_ASSERT_EQUAL(cl.closes, 1); /* by a Pong that got through, or the cut */
+}
+
+/* Two peers each announce a 100000-byte frame against a shared budget of
+ * 150000: the one that takes the total over is shed (ELIMIT, told); the
+ * other keeps its buffer until its frame deadline. */
+static void test_conn_budget(void) {
+  fx_t fx;
+  fx_init(&fx);
+  synod_conn_budget_t *b = NULL;
+  CU_ASSERT_EQUAL(synod_conn_budget_new(&b, 0), SYNOD_EINVAL);
+  CU_ASSERT_EQUAL_FATAL(synod_conn_budget_new(&b, 150000), 0);
+  fx.sopt.budget = b;
+  fx.sopt.frame_timeout_ms = 1000;
+  fx.server_conns_expected = 2;
+  static const uint8_t partial[4 + 10] = {0, 1, 0x86, 0xa0}; /* 100000 */
+  raw_t r1, r2;
+  raw_session_start(&fx, &r1, partial, sizeof partial, 0, 0);
+  raw_session_start(&fx, &r2, partial, sizeof partial, 0, 0);
+  fx_run_and_close(&fx);
+
+  CU_ASSERT_EQUAL(fx.s_ready, 2);
+  CU_ASSERT_EQUAL(fx.s_closes, 2);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_ELIMIT), 1);
+  CU_ASSERT_EQUAL(count_status(&fx, SYNOD_ETIMEDOUT), 1);
+  CU_ASSERT_EQUAL(r1.errors + r2.errors, 2);
+  CU_ASSERT(r1.error_code == SYNOD_ELIMIT || r2.error_code == SYNOD_ELIMIT);
+  CU_ASSERT_EQUAL(synod_conn_budget_shed(b), 1);
+  CU_ASSERT(synod_conn_budget_peak(b) > 150000);
+  CU_ASSERT_EQUAL(synod_conn_budget_used(b), 0);
+  CU_ASSERT_EQUAL(synod_conn_budget_full(b), 0);
+  CU_ASSERT_EQUAL(synod_conn_budget_limit(b), 150000);
+  synod_conn_budget_free(b);
+}
+
 static CU_TestInfo conn_tests[] = {
     {"conn_loopback", test_conn_loopback},
     {"conn_refused", test_conn_refused},
@@ -714,6 +954,10 @@ static CU_TestInfo conn_tests[] = {
     {"conn_idle_timeout", test_conn_idle_timeout},
     {"conn_connect_failures", test_conn_connect_failures},
     {"conn_close_early", test_conn_close_early},
+    {"conn_frame_timeout", test_conn_frame_timeout},
+    {"conn_not_reading", test_conn_not_reading},
+    {"conn_queue_cap", test_conn_queue_cap},
+    {"conn_budget", test_conn_budget},
     CU_TEST_INFO_NULL,
 };
 
