@@ -93,7 +93,11 @@ static const struct key keys[] = {
      5 * MINUTE, false},
     {S_LIMITS, "idle_timeout", K_DURATION, F(idle_timeout_ms), 1 * SEC, 7 * DAY,
      false},
+    {S_LIMITS, "frame_timeout", K_DURATION, F(frame_timeout_ms), 100,
+     5 * MINUTE, false},
     {S_LIMITS, "max_connections", K_U32, F(max_connections), 1, 1000000, false},
+    {S_LIMITS, "max_buffered_bytes", K_SIZE, F(max_buffered_bytes), 1 * MIB,
+     64 * GIB, false},
     {S_LIMITS, "message_rate", K_U32, F(message_rate), 1, 1000000, false},
     {S_LIMITS, "message_burst", K_U32, F(message_burst), 1, 10000000, false},
     {S_LIMITS, "quota_bytes", K_U64SIZE, F(quota_bytes), 1024, 1024 * GIB,
@@ -757,6 +761,15 @@ static void check_whole(struct parser *p) {
             "which also carries the envelope's framing",
             c->max_frame_bytes);
   }
+  /* One connection at its write-queue cap (1 MiB plus two frames, see
+   * server_conn_options) must fit, or an honest one would be shed. */
+  if (c->max_buffered_bytes < 1 * MIB + 2 * c->max_frame_bytes) {
+    int l = line_of(p, "max_buffered_bytes");
+    fail_at(p, l ? l : line_of(p, "max_frame_bytes"), SYNOD_ECONFIG,
+            "max_buffered_bytes: must be at least 1 MiB plus twice "
+            "max_frame_bytes (%zu)",
+            (size_t)(1 * MIB + 2 * c->max_frame_bytes));
+  }
   if (c->quota_bytes < c->max_envelope_bytes) {
     int l = line_of(p, "quota_bytes");
     fail_at(p, l ? l : line_of(p, "max_envelope_bytes"), SYNOD_ECONFIG,
@@ -787,7 +800,9 @@ static void set_defaults(relay_config_t *c) {
   c->max_frame_bytes = 262144;
   c->handshake_timeout_ms = 10 * SEC;
   c->idle_timeout_ms = 300 * SEC;
+  c->frame_timeout_ms = 30 * SEC;
   c->max_connections = 1024;
+  c->max_buffered_bytes = 256 * MIB;
   c->message_rate = 50;
   c->message_burst = 200;
   c->quota_bytes = 64 * MIB;

@@ -66,7 +66,9 @@ typedef struct relay_config {
   size_t max_frame_bytes;        /* default 262144, 1024..16 MiB */
   uint64_t handshake_timeout_ms; /* default 10 s */
   uint64_t idle_timeout_ms;      /* default 300 s */
+  uint64_t frame_timeout_ms;     /* a frame begun, until whole: 30 s */
   uint32_t max_connections;      /* default 1024 */
+  size_t max_buffered_bytes;     /* all connections' buffers, 256 MiB */
   uint32_t message_rate;         /* per account per second, default 50 */
   uint32_t message_burst;        /* token bucket depth, default 200 */
   uint64_t quota_bytes;          /* stored ciphertext per account, 64 MiB */

@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,12 @@
 #include "synod/sig.h"
 #include "synod/userid.h"
 #include "synod/wire.h"
+
+/* Connections over max_connections still taken through TLS and the
+ * session handshake, to be refused there with a typed ELIMIT; past this
+ * many more, a new TCP connection is closed without a word (a flood must
+ * not cost a TLS handshake each). */
+#define HANDSHAKE_SLACK 64
 
 /* How often expired messages are looked for, and how many per round. */
 #define SWEEP_MS    1000
@@ -54,6 +61,10 @@ void server_conn_options(server_t *srv, synod_conn_options_t *opt,
   opt->max_frame = (uint32_t)cfg->max_frame_bytes;
   opt->handshake_timeout_ms = cfg->handshake_timeout_ms;
   opt->idle_timeout_ms = cfg->idle_timeout_ms;
+  opt->frame_timeout_ms = cfg->frame_timeout_ms;
+  /* Write queue: stop reading from the peer at 1 MiB unsent (the
+   * default), cut it at 1 MiB plus two frames (the default cap). */
+  opt->budget = srv->budget;
 }
 
 int server_failure_notice(server_t *srv, const uint8_t id[16],
@@ -185,10 +196,38 @@ static void sweep_cb(uv_timer_t *t) {
 
 /* --- listener, database, signals ------------------------------------------------------ */
 
+static void free_handle(uv_handle_t *h) {
+  free(h);
+}
+
+/* Takes the pending connection off the backlog and closes it at once. */
+static void drop_connection(server_t *srv, uv_stream_t *listener,
+                            const char *why) {
+  uv_tcp_t *t = malloc(sizeof *t);
+  if (!t || uv_tcp_init(srv->loop, t) != 0) {
+    free(t);
+    return; /* it stays in the backlog; the kernel drops it in time */
+  }
+  (void)uv_accept(listener, (uv_stream_t *)t);
+  uv_close((uv_handle_t *)t, free_handle);
+  /* One line per thousand: a flood must not flood the log too. */
+  if (srv->conns_dropped++ % 1000 == 0)
+    synod_log(SYNOD_LOG_WARN, "connection dropped at accept",
+              "reason=%s dropped=%" PRIu64, why, srv->conns_dropped);
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   server_t *srv = listener->data;
   if (status < 0) {
     synod_log(SYNOD_LOG_WARN, "accept failed", "error=%s", uv_strerror(status));
+    return;
+  }
+  if (srv->nsessions >= (size_t)srv->cfg->max_connections + HANDSHAKE_SLACK) {
+    drop_connection(srv, listener, "too many connections");
+    return;
+  }
+  if (synod_conn_budget_full(srv->budget)) {
+    drop_connection(srv, listener, "memory budget exhausted");
     return;
   }
   session_accept(srv, listener);
@@ -295,6 +334,8 @@ int server_run(relay_config_t *cfg) {
     fprintf(stderr, "synod-relay: TLS: %s\n", reason);
     goto out;
   }
+  if (synod_conn_budget_new(&srv->budget, cfg->max_buffered_bytes) != 0)
+    goto out;
   if (uv_loop_init(&loop) != 0)
     goto out;
   loop_ok = 1;
@@ -348,6 +389,13 @@ out:
     synod_log(SYNOD_LOG_ERROR, "handles left open at exit", NULL);
     exit_code = 1;
   }
+  if (srv->budget)
+    synod_log(SYNOD_LOG_INFO, "connection buffers",
+              "peak=%zu limit=%zu shed=%" PRIu64 " dropped_at_accept=%" PRIu64,
+              synod_conn_budget_peak(srv->budget),
+              synod_conn_budget_limit(srv->budget),
+              synod_conn_budget_shed(srv->budget), srv->conns_dropped);
+  synod_conn_budget_free(srv->budget);
   synod_tls_ctx_free(srv->tls_server);
   synod_tls_ctx_free(srv->tls_client);
   synod_ed25519_signer_free(srv->signer);

@@ -88,6 +88,8 @@ struct server {
   synod_ed25519_signer_t *signer; /* sk prepared: signs every answer */
   synod_tls_ctx_t *tls_server;
   synod_tls_ctx_t *tls_client;
+  synod_conn_budget_t *budget; /* max_buffered_bytes, every connection */
+  uint64_t conns_dropped;      /* TCP connections closed at accept */
   db_t *db;
   uv_tcp_t listener;
   uv_signal_t sigterm, sigint;

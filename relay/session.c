@@ -91,12 +91,11 @@ static void reply_error(session_t *s, uint64_t request_id, int code,
 static void reply(session_t *s, Synod__V1__Frame *f) {
   if (!s->conn)
     return;
-  int rc = synod_conn_send(s->conn, f);
-  /* A reply over the write cap means the peer is not reading: it has
-   * ignored back-pressure, so it loses the connection, not the relay its
-   * memory. */
+  /* Not capped: at the write cap the connection stops reading requests,
+   * and one that then takes nothing is cut (lib/conn.c). */
+  int rc = synod_conn_reply(s->conn, f);
   if (rc < 0)
-    synod_conn_close(s->conn, rc == SYNOD_EAGAIN ? SYNOD_ELIMIT : rc);
+    synod_conn_close(s->conn, rc);
 }
 
 /* --- authentication --------------------------------------------------------------- */

@@ -94,6 +94,8 @@ static void test_example(void) {
   CU_ASSERT_EQUAL(cfg.handshake_timeout_ms, 10000);
   CU_ASSERT_EQUAL(cfg.idle_timeout_ms, 300000);
   CU_ASSERT_EQUAL(cfg.max_connections, 1024);
+  CU_ASSERT_EQUAL(cfg.frame_timeout_ms, 30000);
+  CU_ASSERT_EQUAL(cfg.max_buffered_bytes, 256u << 20);
   CU_ASSERT_EQUAL(cfg.message_rate, 50);
   CU_ASSERT_EQUAL(cfg.message_burst, 200);
   CU_ASSERT_EQUAL(cfg.quota_bytes, 64u << 20);
