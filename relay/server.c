@@ -317,6 +317,14 @@ int server_run(relay_config_t *cfg) {
   srv->cfg = cfg;
   synod_log_set_level(cfg->log_level);
   signal(SIGPIPE, SIG_IGN);
+  /* SIGTERM and SIGINT wait until their handlers are in place: the port
+   * accepts connections (and a supervisor may already stop us) before
+   * the loop has installed them. Unblocked at "relay ready", or at exit. */
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
   rc = synod_keyfile_read_secret(srv->sk, SYNOD_KEY_ED25519, cfg->key_file);
   if (rc != 0) {
@@ -365,6 +373,7 @@ int server_run(relay_config_t *cfg) {
   srv->sigterm.data = srv->sigint.data = srv;
   uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
   uv_signal_start(&srv->sigint, on_signal, SIGINT);
+  sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
   uv_timer_init(srv->loop, &srv->sweep);
   srv->sweep.data = srv;
   uv_timer_start(&srv->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
@@ -381,6 +390,7 @@ run_out:
     uv_run(srv->loop, UV_RUN_DEFAULT);
   }
 out:
+  sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
   dir_free(srv);
   for (size_t i = 0; i < srv->nlinks; i++)
     link_free(&srv->links[i]);
