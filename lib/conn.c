@@ -3,7 +3,8 @@
  * handshake / owner. See synod/conn.h for the contract.
  *
  * Every way out goes through synod_conn_close(), which may only start
- * closing; memory goes in the close callbacks of the two handles (tcp and
+ * closing; memory goes in the close callbacks of the three handles (tcp,
+ * idle and
  * timer), once both ran and no getaddrinfo request is outstanding.
  */
 #include "synod/conn.h"
@@ -19,8 +20,11 @@
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* One read from the kernel. Allocated per read rather than per connection:
- * an idle connection then costs no buffer. */
-#define READ_BYTES (64u * 1024u)
+ * an idle connection then costs no buffer. A read that fills it means
+ * more is waiting: the connection then yields to the others until the
+ * next loop iteration (see yield_cb), so one flooding peer gets one read
+ * of this size handled per iteration, not libuv's up to 32 in a row. */
+#define READ_BYTES (16u * 1024u)
 /* Plaintext is decrypted through a stack buffer of this size: one TLS
  * record. */
 #define PLAIN_BYTES  (16u * 1024u)
@@ -52,6 +56,7 @@ struct synod_conn {
   uv_tcp_t tcp;
   uv_timer_t
       timer; /* handshake deadline, then idle check, then close deadline */
+  uv_idle_t yield; /* active while reading waits for the next iteration */
   uv_connect_t connect_req;
   uv_shutdown_t shutdown_req;
   uv_getaddrinfo_t gai_req;
@@ -88,7 +93,9 @@ struct synod_conn {
   unsigned eof : 1;
   unsigned gai_pending : 1;
   unsigned silent : 1;     /* creation failed: no callback at all */
+  unsigned reading : 1;    /* uv_read_start() in effect */
   unsigned paused : 1;     /* reading stopped: the write queue is full */
+  unsigned yielding : 1;   /* reading stopped until the next iteration */
   unsigned frame_open : 1; /* a frame has begun (frame_start is valid) */
   char reason[REASON_BYTES];
 };
@@ -166,6 +173,12 @@ static void tcp_close_cb(uv_handle_t *h) {
   maybe_finish(c);
 }
 
+static void yield_close_cb(uv_handle_t *h) {
+  synod_conn_t *c = container_of(h, synod_conn_t, yield);
+  c->handles--;
+  maybe_finish(c);
+}
+
 static void timer_close_cb(uv_handle_t *h) {
   synod_conn_t *c = container_of(h, synod_conn_t, timer);
   c->handles--;
@@ -189,6 +202,7 @@ static void hard_close(synod_conn_t *c) {
     uv_cancel((uv_req_t *)&c->gai_req);
   uv_close((uv_handle_t *)&c->tcp, tcp_close_cb);
   uv_close((uv_handle_t *)&c->timer, timer_close_cb);
+  uv_close((uv_handle_t *)&c->yield, yield_close_cb);
 }
 
 /* Closes at once with code, dropping what is queued: for a peer that has
@@ -218,6 +232,24 @@ static void flush_tls(synod_conn_t *c);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
+/* uv_read_start() and uv_read_stop() at most once each way: libuv
+ * refuses a second start (UV_EALREADY). */
+static int start_reading(synod_conn_t *c) {
+  if (c->reading)
+    return 0;
+  int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  if (rc == 0)
+    c->reading = 1;
+  return rc;
+}
+
+static void stop_reading(synod_conn_t *c) {
+  if (!c->reading)
+    return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
 void synod_conn_close(synod_conn_t *c, int status) {
   if (c->closing)
     return;
@@ -229,10 +261,12 @@ void synod_conn_close(synod_conn_t *c, int status) {
   account(c);
   uv_timer_stop(&c->timer);
   uv_timer_start(&c->timer, timer_cb, c->close_ms, 0);
-  if (c->paused && c->connected) {
+  if ((c->paused || c->yielding) && c->connected && !c->eof) {
     /* Read (and drop) again, to see the peer's end of stream. */
     c->paused = 0;
-    (void)uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    c->yielding = 0;
+    uv_idle_stop(&c->yield);
+    (void)start_reading(c);
   }
   if (!c->connected) {
     hard_close(c);
@@ -523,7 +557,7 @@ static void pump(synod_conn_t *c, int fresh) {
   if (c->closing)
     return;
   if (c->queued >= c->high_water && !c->paused) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    stop_reading(c);
     c->paused = 1;
     c->pause_start = uv_now(c->loop);
     if (c->ready)
@@ -549,7 +583,7 @@ static void pump(synod_conn_t *c, int fresh) {
 static void resume_reading(synod_conn_t *c) {
   c->paused = 0;
   c->last_rx = uv_now(c->loop); /* the idle clock starts again */
-  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0) {
+  if (!c->yielding && start_reading(c) != 0) {
     set_reason(c, "read failed", NULL);
     synod_conn_close(c, SYNOD_EIO);
     return;
@@ -589,13 +623,30 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = buf->base ? READ_BYTES : 0;
 }
 
+static void yield_cb(uv_idle_t *h) {
+  synod_conn_t *c = container_of(h, synod_conn_t, yield);
+  uv_idle_stop(h);
+  c->yielding = 0;
+  if (!c->closing && !c->paused && start_reading(c) != 0) {
+    set_reason(c, "read failed", NULL);
+    synod_conn_close(c, SYNOD_EIO);
+  }
+}
+
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   synod_conn_t *c = container_of(s, synod_conn_t, tcp);
   if (nread > 0 && !c->closing) {
     on_ciphertext(c, (const uint8_t *)buf->base, (size_t)nread);
+    /* A full read: more waits. Let the other connections have their turn
+     * (an idle handle runs before the next poll for I/O). */
+    if ((size_t)nread == READ_BYTES && !c->closing && c->reading) {
+      stop_reading(c);
+      c->yielding = 1;
+      uv_idle_start(&c->yield, yield_cb);
+    }
   } else if (nread < 0) {
     c->eof = 1;
-    uv_read_stop(s);
+    stop_reading(c);
     if (c->closing) {
       if (!c->shut_sent || c->shut_done)
         hard_close(c);
@@ -640,7 +691,7 @@ static void timer_cb(uv_timer_t *t) {
 static void on_connected(synod_conn_t *c) {
   c->connected = 1;
   (void)uv_tcp_nodelay(&c->tcp, 1); /* small frames, interactive protocol */
-  int rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  int rc = start_reading(c);
   if (rc != 0) {
     set_reason(c, "read failed", uv_strerror(rc));
     synod_conn_close(c, SYNOD_EIO);
@@ -749,6 +800,8 @@ static int conn_new(synod_conn_t **out, uv_loop_t *loop,
     return SYNOD_EIO;
   }
   c->handles++;
+  uv_idle_init(loop, &c->yield); /* cannot fail */
+  c->handles++;
   uv_timer_start(&c->timer, timer_cb, c->handshake_ms, 0);
   if (opt->budget) {
     c->budget = opt->budget;
@@ -782,7 +835,7 @@ int synod_conn_serve(synod_conn_t **out, uv_stream_t *listener,
     return fail_silently(out, c, SYNOD_EIO);
   c->connected = 1;
   (void)uv_tcp_nodelay(&c->tcp, 1);
-  if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb) != 0)
+  if (start_reading(c) != 0)
     return fail_silently(out, c, SYNOD_EIO);
   *out = c;
   return 0;
