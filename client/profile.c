@@ -560,6 +560,8 @@ int synod_client_rotate_device_key(synod_client_t *c, const char *pass,
                                    const synod_keyfile_kdf_t *kdf) {
   if (!c || !pass || passlen == 0)
     return SYNOD_EINVAL;
+  if (c->ops)
+    return SYNOD_EAGAIN; /* operations in flight use the keys */
   uint8_t nsk[SYNOD_X25519_BYTES], npk[SYNOD_X25519_BYTES];
   int rc = synod_x25519_keygen(npk, nsk) == 0 ? 0 : SYNOD_ECRYPTO;
   if (rc == 0)

@@ -158,6 +158,11 @@ int synod_client_reset_keys(synod_client_t *c, const char *code,
   if (!c || !pass || passlen == 0 || (code && !*code) ||
       synod_userid_parse(c->user_id, NULL, &home_name) != 0)
     return (res->enroll_error = SYNOD_EINVAL);
+  if (c->ops) {
+    snprintf(res->reason, sizeof res->reason,
+             "operations of this profile are in flight");
+    return (res->enroll_error = SYNOD_EAGAIN);
+  }
   const synod_client_relay_t *home = profile_relay(c, home_name);
   if (!home) {
     snprintf(res->reason, sizeof res->reason,

@@ -78,9 +78,10 @@
  * one thread, the thread of the loop the operations run on; nothing here
  * is thread-safe. Several operations may run at once on one loop (a
  * receive session while sending, lookups in parallel). While an operation
- * is in flight the trust set cannot change (synod_client_trust_add and
- * _remove return SYNOD_EAGAIN), and synod_client_close() must not be
- * called from inside one of the client's callbacks.
+ * is in flight the trust set and the keys cannot change
+ * (synod_client_trust_add, _remove, synod_client_rotate_device_key and
+ * synod_client_reset_keys return SYNOD_EAGAIN), and synod_client_close()
+ * must not be called from inside one of the client's callbacks.
  */
 #ifndef SYNOD_CLIENT_H
 #define SYNOD_CLIENT_H
@@ -705,7 +706,8 @@ void synod_client_devices(const synod_client_t *c, synod_client_device_t *out,
  * synod_client_register() signs the next version with the new key
  * (continuity: the same identity key). Messages sealed to the old key
  * and not yet received can no longer be read: receive them first.
- * Returns 0, SYNOD_EINVAL, SYNOD_ENOMEM, SYNOD_ECRYPTO or a keyfile error.
+ * Returns 0, SYNOD_EINVAL, SYNOD_ENOMEM, SYNOD_ECRYPTO or a keyfile error;
+ * SYNOD_EAGAIN while an asynchronous operation of c is in flight.
  */
 SYNOD_WUR int synod_client_rotate_device_key(synod_client_t *c,
                                              const char *pass, size_t passlen,
@@ -759,7 +761,8 @@ typedef struct synod_reset_result {
  * file cannot be replaced after the relay took the new key, SYNOD_EIO and
  * res->reason names `keys.reset`, which then holds the account's keys.
  * *res is always filled; release it with synod_reset_result_free().
- * Blocking, like the directory operations.
+ * Blocking only; SYNOD_EAGAIN while an asynchronous operation of c is in
+ * flight (they use the keys).
  */
 SYNOD_WUR int synod_client_reset_keys(synod_client_t *c, const char *code,
                                       const char *pass, size_t passlen,

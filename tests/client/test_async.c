@@ -298,8 +298,11 @@ static void test_together(void) {
                                                     &t.ops[1]),
                         0);
   CU_ASSERT_EQUAL(t.registered, 0); /* never from inside start */
-  /* The trust set is fixed while they run. */
+  /* The trust set and the keys are fixed while they run. */
   CU_ASSERT_EQUAL(synod_client_trust_remove(alice.c, "relay-c"), SYNOD_EAGAIN);
+  CU_ASSERT_EQUAL(
+      synod_client_rotate_device_key(alice.c, PASS, strlen(PASS), &kdf),
+      SYNOD_EAGAIN);
   run_loop(&loop, 30000, t.ops, 2);
   CU_ASSERT_EQUAL(t.registered, 2);
   for (int i = 0; i < 2; i++) {
