@@ -24,9 +24,12 @@
 static void s_send(session_t *s, Synod__V1__Frame *f) {
   if (!s->conn)
     return;
-  int rc = synod_conn_send(s->conn, f);
+  /* Answers to requests: the connection stops reading at its soft cap
+   * instead of refusing them, so a client that pipelines lookups and reads
+   * slowly is slowed down, not cut. */
+  int rc = synod_conn_reply(s->conn, f);
   if (rc < 0)
-    synod_conn_close(s->conn, rc == SYNOD_EAGAIN ? SYNOD_ELIMIT : rc);
+    synod_conn_close(s->conn, rc);
 }
 
 static void s_error(session_t *s, uint64_t rid, int code, const char *reason) {

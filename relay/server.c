@@ -200,8 +200,7 @@ static void free_handle(uv_handle_t *h) {
   free(h);
 }
 
-/* Takes the pending connection off the backlog and closes it at once. */
-static void drop_connection(server_t *srv, uv_stream_t *listener,
+void server_drop_connection(server_t *srv, uv_stream_t *listener,
                             const char *why) {
   uv_tcp_t *t = malloc(sizeof *t);
   if (!t || uv_tcp_init(srv->loop, t) != 0) {
@@ -223,11 +222,11 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   if (srv->nsessions >= (size_t)srv->cfg->max_connections + HANDSHAKE_SLACK) {
-    drop_connection(srv, listener, "too many connections");
+    server_drop_connection(srv, listener, "too many connections");
     return;
   }
   if (synod_conn_budget_full(srv->budget)) {
-    drop_connection(srv, listener, "memory budget exhausted");
+    server_drop_connection(srv, listener, "memory budget exhausted");
     return;
   }
   session_accept(srv, listener);

@@ -134,6 +134,11 @@ int server_failure_notice(server_t *srv, const uint8_t id[16],
 /* Called from the listener: accepts one connection as a session. */
 void session_accept(server_t *srv, uv_stream_t *listener);
 
+/* Takes the pending connection off listener's backlog and closes it at
+ * once, without TLS; why is logged (one line per thousand drops). */
+void server_drop_connection(server_t *srv, uv_stream_t *listener,
+                            const char *why);
+
 /* New messages may wait for account: every session of it re-reads. */
 void session_kick_account(server_t *srv, int64_t account_id);
 

@@ -903,12 +903,8 @@ static void on_frame(synod_conn_t *c, Synod__V1__Frame *f) {
 void session_accept(server_t *srv, uv_stream_t *listener) {
   session_t *s = calloc(1, sizeof *s);
   if (!s) {
-    synod_log(SYNOD_LOG_ERROR, "out of memory accepting a connection", NULL);
-    uv_tcp_t drop;
-    if (uv_tcp_init(srv->loop, &drop) == 0) {
-      (void)uv_accept(listener, (uv_stream_t *)&drop);
-      uv_close((uv_handle_t *)&drop, NULL);
-    }
+    /* The handle must outlive the asynchronous close: never the stack. */
+    server_drop_connection(srv, listener, "out of memory");
     return;
   }
   s->srv = srv;
