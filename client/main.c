@@ -63,6 +63,7 @@ typedef struct common {
   bool follow;
   bool confirm;
   const char *user, *code, *device;
+  char codebuf[128]; /* the code read from standard input (--code -) */
   unsigned quorum;
   const char **relays;
   size_t nrelays;
@@ -163,6 +164,22 @@ static int parse(const cmd_t *cmd, int argc, char **argv, common_t *o,
       break;
     }
     }
+  }
+  /* '--code -': the code on standard input keeps it out of the process
+   * list, where other local users could read it while the command runs. */
+  if (o->code && strcmp(o->code, "-") == 0) {
+    if (!fgets(o->codebuf, sizeof o->codebuf, stdin)) {
+      fprintf(stderr, "synod %s: --code -: no code on standard input\n",
+              cmd->name);
+      return EXIT_USAGE;
+    }
+    o->codebuf[strcspn(o->codebuf, "\r\n")] = '\0';
+    if (!o->codebuf[0]) {
+      fprintf(stderr, "synod %s: --code -: the line read is empty\n",
+              cmd->name);
+      return EXIT_USAGE;
+    }
+    o->code = o->codebuf;
   }
   *first = optind;
   return -1;
@@ -1770,7 +1787,8 @@ static const cmd_t commands[] = {
      "\n"
      "options:\n"
      "      --user ID        the user id, local@home-relay (required)\n"
-     "      --code CODE      the one-time enrolment code\n"
+     "      --code CODE      the one-time enrolment code ('-': read it from\n"
+     "                       standard input, out of the process list)\n"
      "      --relay SPEC     a relay to trust (repeatable)\n"
      "      --quorum K       operators that must agree (>= 2)\n"
      "      --device NAME    this device's name (default "
@@ -1782,7 +1800,8 @@ static const cmd_t commands[] = {
      "with the one-time code its operator gave, when 'synod init' was run\n"
      "without --code. Repeating it with a used code is harmless once bound.\n"
      "\n" PASS_NOTE "\noptions:\n"
-     "      --code CODE      the one-time enrolment code\n" COMMON_OPTIONS
+     "      --code CODE      the one-time enrolment code ('-': read it from\n"
+     "                       standard input, out of the process list)\n" COMMON_OPTIONS
          EXIT_NOTE("")},
     {"trust add", cmd_trust_add, "trust a relay",
      "usage: synod trust add NAME HOST:PORT KEYLINE OPERATOR [-H DIR]\n"
@@ -1967,12 +1986,12 @@ static const cmd_t commands[] = {
      "When the reset cannot be published, the new keys are kept and\n"
      "'synod register' publishes it later.\n"
      "\n" PASS_NOTE "\noptions:\n"
-     "      --code CODE      the one-time code of the "
-     "re-enrolment\n" COMMON_OPTIONS EXIT_NOTE(
-         " (1 also when the home\n"
-         "relay refused the new key: nothing "
-         "changed; or when the new keys\n"
-         "were saved but the reset not published)")},
+     "      --code CODE      the one-time code of the re-enrolment ('-':\n"
+     "                       read it from standard input)\n" COMMON_OPTIONS
+         EXIT_NOTE(" (1 also when the home\n"
+                   "relay refused the new key: nothing "
+                   "changed; or when the new keys\n"
+                   "were saved but the reset not published)")},
     {"keys devices", cmd_keys_devices, "list this profile's device keys",
      "usage: synod keys devices [--json] [-H DIR]\n"
      "\n"

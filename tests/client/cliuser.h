@@ -31,6 +31,10 @@ int cli_run(char *out, const char *cmd);
 int cli_synod(const cli_user_t *u, char *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* cli_synod with one line, input and a newline, on standard input. */
+int cli_synod_input(const cli_user_t *u, char *out, const char *input,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* `synod user add` local on home, then `synod init` as u with every relay of
  * fx in the trust set and the code; enrolment is retried while the relay
  * is not ready for it yet. */

@@ -92,6 +92,10 @@ static void test_story(void) {
   /* Usage errors are 2, with nothing done. */
   CU_ASSERT_EQUAL(cli_synod(&alice, out, "lookup"), 2);
   CU_ASSERT_EQUAL(cli_synod(&alice, out, "nonsense"), 2);
+  CU_ASSERT_EQUAL(cli_synod(&alice, out, "enroll --code -"), 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "no code on standard input"));
+  CU_ASSERT_EQUAL(cli_synod_input(&alice, out, "", "enroll --code -"), 2);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "the line read is empty"));
   CU_ASSERT_EQUAL(cli_synod(&alice, out, "send --help"), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "exit status"));
 
