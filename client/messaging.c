@@ -23,6 +23,7 @@
 #define SEEN_FILE          "seen"
 #define SEEN_MAX           4096
 #define SUBMIT_TRIES       4
+#define RECV_CLOSE_MS      1000
 
 static uint64_t opt_timeout(const synod_client_net_opts_t *o) {
   return o && o->timeout_ms ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -930,6 +931,9 @@ int synod_client_recv_start(synod_client_t *c, uv_loop_t *loop, unsigned flags,
     opt.cb.on_close = recv_on_close;
     opt.data = r;
     opt.handshake_timeout_ms = r->timeout_ms;
+    /* The last DeliveryAck drains within this; one cut short is harmless
+     * (the message comes again and `seen` acknowledges it unseen). */
+    opt.close_timeout_ms = RECV_CLOSE_MS;
     rc = synod_conn_connect(&r->conn, loop, home->host, home->port, &opt);
     if (rc != 0)
       r->conn = NULL;

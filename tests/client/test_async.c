@@ -610,7 +610,9 @@ static void test_cancel_silent(void) {
   for (int i = 0; i < 6; i++) {
     CU_ASSERT_EQUAL(e.calls[i], 1);
     CU_ASSERT_EQUAL(e.status[i], SYNOD_ECANCELED);
-    CU_ASSERT(e.after[i] < 3000);
+    CU_ASSERT(e.after[i] < 5000);
+    fprintf(stderr, "cancel: callback %d after %llu ms\n", i,
+            (unsigned long long)e.after[i]);
   }
   CU_ASSERT_EQUAL(e.decision_error, SYNOD_ECANCELED);
   silent_stop(&s);
@@ -683,7 +685,7 @@ static void test_hung_relay(void) {
   hung_t h;
   memset(&h, 0, sizeof h);
   h.loop = &loop;
-  synod_client_net_opts_t quick = {.timeout_ms = 1000};
+  synod_client_net_opts_t quick = {.timeout_ms = 2000};
   uv_update_time(&loop);
   uint64_t t0 = uv_now(&loop);
   CU_ASSERT_EQUAL_FATAL(synod_client_lookup_start(alice.c, &loop, "bob@relay-b",
@@ -699,7 +701,7 @@ static void test_hung_relay(void) {
                                                 on_end_message, on_hung_recv,
                                                 &h, &h.ops[2]),
                         0);
-  run_loop(&loop, 30000, h.ops, 3);
+  run_loop(&loop, 60000, h.ops, 3);
   uint64_t took = ms_since(&loop, t0);
   CU_ASSERT_EQUAL(fixture_relay_resume(ra), 0);
   CU_ASSERT_EQUAL(h.lookup_calls, 1);
@@ -714,8 +716,8 @@ static void test_hung_relay(void) {
   CU_ASSERT_EQUAL(h.recv_calls, 1);
   CU_ASSERT_EQUAL(h.recv_status, SYNOD_ETIMEDOUT);
   /* All three ran at once: the send alone is a lookup and four tries of
-   * a second each (and a bounded close) with pauses of 0.4, 0.8, 1.6 s. */
-  CU_ASSERT(took < 20000);
+   * 2 s each (and a bounded close) with pauses of 0.4, 0.8, 1.6 s. */
+  CU_ASSERT(took < 45000);
   fprintf(stderr, "hung relay: every callback after %llu ms\n",
           (unsigned long long)took);
   CU_ASSERT_EQUAL(uv_loop_close(&loop), 0);
