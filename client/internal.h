@@ -153,7 +153,7 @@ SYNOD_WUR int notice_open(const synod_client_t *c,
  * synod_client_close() can cancel them; inner ones (the lookup a send or a
  * receive runs) belong to their parent and are not linked. After cancel,
  * an operation no longer touches its client (c may be freed): its own
- * code checks op->c, which op_detach_all() clears.
+ * code checks op->c, which op_cancel_all() clears.
  */
 struct synod_client_op {
   synod_client_t *c; /* NULL once the client closed */
