@@ -25,10 +25,12 @@ log=$scratch/run.log
 dirs=("$scratch/corpus" "$fuzz_dir/corpus/$t")
 [[ -d $fuzz_dir/regress/$t ]] && dirs+=("$fuzz_dir/regress/$t")
 rc=0
+start=$(date +%s)
 # shellcheck disable=SC2046
 "$fuzz_build/tests/fuzz/fuzz_$t" $(fuzz_options "$t") \
   -max_total_time="$seconds" -print_final_stats=1 \
   -artifact_prefix="$scratch/" "${dirs[@]}" >"$log" 2>&1 || rc=$?
+elapsed=$(( $(date +%s) - start ))
 
 last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
@@ -36,7 +38,7 @@ rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
 cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
 ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 corp=$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$last")
-echo "fuzz_$t: ${seconds} s, executions ${execs:-?}, exec/s ${rate:-?}," \
+echo "fuzz_$t: ${elapsed} s of ${seconds}, executions ${execs:-?}, exec/s ${rate:-?}," \
   "cov ${cov:-?}, ft ${ft:-?}, corpus ${corp:-?} (inputs/bytes), exit $rc"
 echo "log: $log; corpus: $scratch/corpus"
 if [[ $rc -ne 0 ]]; then
