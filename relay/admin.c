@@ -474,11 +474,17 @@ static int set_disabled(const admin_cmd_t *cmd, int argc, char **argv,
   int status = ADMIN_EXIT_FAIL;
   const char *params[2] = {name, disabled ? "t" : "f"};
   PGresult *r =
-      PQexecParams(conn, "UPDATE accounts SET disabled = $2 WHERE name = $1", 2,
-                   NULL, params, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      /* The NOTIFY is delivered at commit: a running relay then closes
+       * the sessions the account already has. */
+      PQexecParams(conn,
+                   "WITH u AS (UPDATE accounts SET disabled = $2"
+                   " WHERE name = $1 RETURNING name)"
+                   " SELECT pg_notify('" SERVER_ACCOUNTS_CHANNEL "', name)"
+                   " FROM u",
+                   2, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     report_pg(cmd, "cannot update the user", r);
-  } else if (strcmp(PQcmdTuples(r), "0") == 0) {
+  } else if (PQntuples(r) == 0) {
     errorf(cmd, "no such user: %s", name);
   } else {
     printf("%s %s@%s\n", disabled ? "disabled" : "enabled", name, cfg.name);
@@ -532,12 +538,14 @@ int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
    * UPDATE takes, so the log names the binding that was really cleared. */
   PGresult *r = PQexecParams(
       conn,
-      "UPDATE accounts a SET identity_key = NULL, enroll_code_hash = $2,"
-      " enrolled_at = NULL"
+      "WITH u AS (UPDATE accounts a SET identity_key = NULL,"
+      " enroll_code_hash = $2, enrolled_at = NULL"
       " FROM (SELECT id, identity_key FROM accounts WHERE name = $1"
       "       FOR UPDATE) o"
       " WHERE a.id = o.id"
-      " RETURNING coalesce(encode(o.identity_key, 'hex'), ''), a.disabled",
+      " RETURNING a.name, o.identity_key AS old, a.disabled)"
+      " SELECT coalesce(encode(old, 'hex'), ''), disabled,"
+      " pg_notify('" SERVER_ACCOUNTS_CHANNEL "', name) FROM u",
       2, NULL, params, lengths, formats, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     report_pg(cmd, "cannot re-enrol the user", r);

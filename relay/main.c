@@ -70,8 +70,9 @@ static const admin_cmd_t commands[] = {
     {"user disable", admin_user_disable, "refuse an account's sessions",
      "usage: synod-relay user disable NAME [-c FILE]\n"
      "\n"
-     "Marks the account disabled: it can no longer authenticate or receive.\n"
-     "Stored messages are kept until they expire. Undo with user enable.\n"
+     "Marks the account disabled: it can no longer authenticate or receive;\n"
+     "a running relay closes the sessions it has open. Stored messages are\n"
+     "kept until they expire. Undo with user enable.\n"
      "\n"
      "options:\n" CONFIG_OPTION HELP_OPTION},
     {"user enable", admin_user_enable, "re-enable a disabled account",
@@ -86,7 +87,7 @@ static const admin_cmd_t commands[] = {
      "\n"
      "For a user who lost their device or whose keys were compromised:\n"
      "clears the identity key bound to the account NAME (that key can no\n"
-     "longer log in; sessions already open stay up until they end) and\n"
+     "longer log in; a running relay closes its open sessions) and\n"
      "prints a new one-time enrolment code, of which only a SHA-256 hash is\n"
      "stored. The first key that presents the code is bound to the account;\n"
      "the user then publishes a key reset ('synod keys reset --code CODE').\n"

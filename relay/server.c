@@ -215,6 +215,23 @@ void server_drop_connection(server_t *srv, uv_stream_t *listener,
               "reason=%s dropped=%" PRIu64, why, srv->conns_dropped);
 }
 
+/* An operator command changed an account: the sessions it already has were
+ * authorised under the old state (a key now unbound, an account now
+ * disabled), so they end; an account still allowed simply reconnects. */
+static void on_account_changed(db_t *db, const char *channel,
+                               const char *payload) {
+  (void)channel;
+  server_t *srv = db_data(db);
+  char id[SYNOD_USERID_MAX + 2];
+  if (!payload || !*payload ||
+      snprintf(id, sizeof id, "%s@%s", payload, srv->cfg->name) >=
+          (int)sizeof id)
+    return;
+  synod_log(SYNOD_LOG_INFO, "account changed by the operator", "user=%s", id);
+  session_close_user(srv, id,
+                     "the relay operator disabled or re-enrolled this account");
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   server_t *srv = listener->data;
   if (status < 0) {
@@ -357,6 +374,12 @@ int server_run(relay_config_t *cfg) {
   if (rc != 0) {
     fprintf(stderr, "synod-relay: database: %s\n", synod_strerror(rc));
     uv_close((uv_handle_t *)&srv->listener, NULL);
+    goto run_out;
+  }
+  rc = db_listen(srv->db, SERVER_ACCOUNTS_CHANNEL, on_account_changed);
+  if (rc != 0) {
+    fprintf(stderr, "synod-relay: database: %s\n", synod_strerror(rc));
+    srv->stopping = 1;
     goto run_out;
   }
   srv->links = calloc(cfg->npeers + 1, sizeof *srv->links);

@@ -145,6 +145,14 @@ void session_kick_account(server_t *srv, int64_t account_id);
 /* Every session of user (a full id) re-reads (a notice is waiting). */
 void session_kick_user(server_t *srv, const char *user);
 
+/* Closes every session of user (a full id) with Error{EDENIED, why}: the
+ * operator changed the account (user disable, user reenroll). */
+void session_close_user(server_t *srv, const char *user, const char *why);
+
+/* The NOTIFY channel on which `synod-relay user disable|enable|reenroll`
+ * names an account (payload: its local name) once the change committed. */
+#define SERVER_ACCOUNTS_CHANNEL "synod_accounts"
+
 /* Closes every session (shutdown). */
 void session_close_all(server_t *srv);
 

@@ -932,6 +932,14 @@ void session_accept(server_t *srv, uv_stream_t *listener) {
   srv->nsessions++;
 }
 
+void session_close_user(server_t *srv, const char *user, const char *why) {
+  for (session_t *s = srv->sessions; s; s = s->next)
+    if (s->conn && s->account_id && s->user && strcmp(s->user, user) == 0) {
+      (void)synod_conn_send_error(s->conn, 0, SYNOD_EDENIED, why);
+      synod_conn_close(s->conn, SYNOD_EDENIED);
+    }
+}
+
 void session_close_all(server_t *srv) {
   for (session_t *s = srv->sessions; s; s = s->next)
     if (s->conn)

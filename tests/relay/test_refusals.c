@@ -661,6 +661,20 @@ static void test_wrong_role(void) {
 
 /* --- 3. keys, codes and accounts ------------------------------------------ */
 
+/* Runs c's loop until the relay closes it (at most 10 s); asserts it was
+ * closed by the relay's Error{EDENIED} (the operator changed the account),
+ * and that the relay logged why. */
+static void expect_closed_by_operator(fixture_relay_t *r, tclient_t *c,
+                                      const char *what) {
+  for (int i = 0; i < 100 && tclient_up(c); i++)
+    tclient_run_for(c, 100);
+  fprintf(stderr, "%s: session up=%d close status=%d\n", what, tclient_up(c),
+          tclient_close_status(c));
+  CU_ASSERT_FALSE(tclient_up(c));
+  CU_ASSERT_EQUAL(tclient_close_status(c), SYNOD_EDENIED);
+  CU_ASSERT(log_count(r, "account changed by the operator") > 0);
+}
+
 /* The client refusals of README 4.3, each a handshake Error, none of them
  * consuming anything: the right key or code still works afterwards. */
 static void test_user_keys(void) {
@@ -708,11 +722,16 @@ static void test_user_keys(void) {
   tclient_close(tuser_login(&dave));
   tclient_close(tuser_login(&alice));
 
-  /* A disabled account, even with its own key. */
+  /* A disabled account, even with its own key; the session it had open
+   * when the operator disabled it is closed at once. */
+  tclient_t *open_session = tuser_login(&alice);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(open_session);
   int st = -1;
   CU_ASSERT_EQUAL(
       fixture_relay_cmd(a, NULL, 0, &st, "user", "disable", "alice"), 0);
   CU_ASSERT_EQUAL(st, 0);
+  expect_closed_by_operator(a, open_session, "disable");
+  tclient_close(open_session);
   CU_ASSERT_EQUAL(connect_as(&c, a, alice.id, alice.sk, NULL), SYNOD_EDENIED);
   relay_healthy(&h, "disabled account");
   CU_ASSERT_EQUAL(log_count(a, "client refused"), 7);
@@ -732,7 +751,8 @@ static void test_reenroll(void) {
   honest_up(&h, a);
   tuser_t alice;
   tuser_make(&alice, a, "alice");
-  tclient_close(tuser_login(&alice)); /* enrolled with K1 */
+  tclient_t *open_session = tuser_login(&alice); /* enrolled with K1 */
+  CU_ASSERT_PTR_NOT_NULL_FATAL(open_session);
 
   char out[4096], code[FIXTURE_CODE_MAX];
   int st = -1;
@@ -747,6 +767,9 @@ static void test_reenroll(void) {
   const char *cp = strstr(out, "enrolment code: ");
   CU_ASSERT_PTR_NOT_NULL_FATAL(cp);
   snprintf(code, sizeof code, "%.*s", (int)strcspn(cp + 16, "\n"), cp + 16);
+  /* The session K1 still had open ends with the binding. */
+  expect_closed_by_operator(a, open_session, "reenroll");
+  tclient_close(open_session);
 
   uint8_t pk2[32], sk2[32], pk3[32], sk3[32];
   CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk2, sk2), 0);
