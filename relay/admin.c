@@ -381,6 +381,11 @@ out:
   return rc;
 }
 
+/* The expiry of the code just set, as text, in UTC. */
+#define CODE_EXPIRY_TEXT                                                       \
+  "to_char(enroll_code_expires AT TIME ZONE 'UTC',"                            \
+  " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 /* --- user add | list | disable | enable
  * ------------------------------------------ */
 
@@ -435,18 +440,24 @@ int admin_user_add(const admin_cmd_t *cmd, int argc, char **argv) {
            synod_strerror(SYNOD_ECRYPTO));
     goto out;
   }
-  const char *params[2] = {name, (const char *)hash};
-  int lengths[2] = {0, (int)sizeof hash};
-  int formats[2] = {0, 1};
-  PGresult *r = PQexecParams(conn,
-                             "INSERT INTO accounts (name, enroll_code_hash)"
-                             " VALUES ($1, $2)",
-                             2, NULL, params, lengths, formats, 0);
-  if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+  char ttl[24];
+  snprintf(ttl, sizeof ttl, "%" PRIu64, cfg.enroll_code_ttl_ms);
+  const char *params[3] = {name, (const char *)hash, ttl};
+  int lengths[3] = {0, (int)sizeof hash, 0};
+  int formats[3] = {0, 1, 0};
+  PGresult *r = PQexecParams(
+      conn,
+      "INSERT INTO accounts (name, enroll_code_hash, enroll_code_expires)"
+      " VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond')"
+      " RETURNING " CODE_EXPIRY_TEXT,
+      3, NULL, params, lengths, formats, 0);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
     printf("added %s@%s\n", name, cfg.name);
     printf("enrolment code: %s\n", code);
+    printf("valid until: %s\n", PQgetvalue(r, 0, 0));
     printf("Give the code to the user over a channel you trust; it works "
-           "once, for the\nfirst device that enrols, and is not stored.\n");
+           "once, for the\nfirst device that enrols before it expires, and "
+           "is not stored.\n");
     status = ADMIN_EXIT_OK;
   } else {
     const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -531,22 +542,27 @@ int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
            synod_strerror(SYNOD_ECRYPTO));
     goto out;
   }
-  const char *params[2] = {name, (const char *)hash};
-  int lengths[2] = {0, (int)sizeof hash};
-  int formats[2] = {0, 1};
+  char ttl[24];
+  snprintf(ttl, sizeof ttl, "%" PRIu64, cfg.enroll_code_ttl_ms);
+  const char *params[3] = {name, (const char *)hash, ttl};
+  int lengths[3] = {0, (int)sizeof hash, 0};
+  int formats[3] = {0, 1, 0};
   /* The old key is read in the same statement, under the row lock the
    * UPDATE takes, so the log names the binding that was really cleared. */
   PGresult *r = PQexecParams(
       conn,
       "WITH u AS (UPDATE accounts a SET identity_key = NULL,"
-      " enroll_code_hash = $2, enrolled_at = NULL"
+      " enroll_code_hash = $2, enrolled_at = NULL,"
+      " enroll_code_expires = now() + $3::bigint * interval '1 millisecond'"
       " FROM (SELECT id, identity_key FROM accounts WHERE name = $1"
       "       FOR UPDATE) o"
       " WHERE a.id = o.id"
-      " RETURNING a.name, o.identity_key AS old, a.disabled)"
+      " RETURNING a.name, o.identity_key AS old, a.disabled,"
+      "  a.enroll_code_expires)"
       " SELECT coalesce(encode(old, 'hex'), ''), disabled,"
-      " pg_notify('" SERVER_ACCOUNTS_CHANNEL "', name) FROM u",
-      2, NULL, params, lengths, formats, 0);
+      " pg_notify('" SERVER_ACCOUNTS_CHANNEL "', name), " CODE_EXPIRY_TEXT
+      " FROM u",
+      3, NULL, params, lengths, formats, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     report_pg(cmd, "cannot re-enrol the user", r);
   } else if (PQntuples(r) == 0) {
@@ -562,6 +578,7 @@ int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
            *old ? "its identity key is unbound and can no longer log in"
                 : "it had no identity key bound yet");
     printf("enrolment code: %s\n", code);
+    printf("valid until: %s\n", PQgetvalue(r, 0, 3));
     printf("Give the code to the user over a channel you trust, after "
            "checking it is\nthem: it works once, for the first key that "
            "presents it, and is not stored.\nThe user runs 'synod keys reset "
@@ -610,7 +627,9 @@ int admin_user_list(const admin_cmd_t *cmd, int argc, char **argv) {
   if (conn == NULL || need_schema(cmd, conn) != 0)
     goto out;
   r = PQexec(conn,
-             "SELECT name, identity_key IS NOT NULL, disabled, stored_bytes,"
+             "SELECT name, CASE WHEN identity_key IS NOT NULL THEN 'enrolled'"
+             "  WHEN enroll_code_expires > now() THEN 'pending'"
+             "  ELSE 'expired' END, disabled, stored_bytes,"
              " to_char(created_at AT TIME ZONE 'UTC',"
              "         'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
              " FROM accounts ORDER BY name");
@@ -626,7 +645,7 @@ int admin_user_list(const admin_cmd_t *cmd, int argc, char **argv) {
            "STORED_BYTES", "CREATED");
   for (int i = 0; i < n; i++) {
     const char *name = PQgetvalue(r, i, 0);
-    bool enrolled = strcmp(PQgetvalue(r, i, 1), "t") == 0;
+    const char *state = PQgetvalue(r, i, 1);
     bool disabled = strcmp(PQgetvalue(r, i, 2), "t") == 0;
     const char *bytes = PQgetvalue(r, i, 3);
     const char *created = PQgetvalue(r, i, 4);
@@ -639,12 +658,10 @@ int admin_user_list(const admin_cmd_t *cmd, int argc, char **argv) {
       json_string(id);
       printf(", \"state\": \"%s\", \"disabled\": %s, \"stored_bytes\": %s, "
              "\"created_at\": \"%s\"}",
-             enrolled ? "enrolled" : "pending", disabled ? "true" : "false",
-             bytes, created);
+             state, disabled ? "true" : "false", bytes, created);
     } else {
-      printf("%-32s %-8s %-8s %14s  %s\n", name,
-             enrolled ? "enrolled" : "pending", disabled ? "yes" : "no", bytes,
-             created);
+      printf("%-32s %-8s %-8s %14s  %s\n", name, state, disabled ? "yes" : "no",
+             bytes, created);
     }
   }
   if (o.json)

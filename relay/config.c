@@ -108,6 +108,8 @@ static const struct key keys[] = {
      false},
     {S_LIMITS, "max_envelope_bytes", K_SIZE, F(max_envelope_bytes), 256,
      16 * MIB, false},
+    {S_LIMITS, "enroll_code_ttl", K_DURATION, F(enroll_code_ttl_ms), 1 * SEC,
+     365 * DAY, false},
     {S_RETENTION, "delivered", K_RETENTION, F(delivered), 0, 0, false},
     {S_RETENTION, "keep_for", K_DURATION, F(keep_for_ms), 1 * SEC, 365 * DAY,
      false},
@@ -809,6 +811,7 @@ static void set_defaults(relay_config_t *c) {
   c->max_ttl_ms = 7 * DAY;
   c->default_ttl_ms = 2 * DAY;
   c->max_envelope_bytes = 65536;
+  c->enroll_code_ttl_ms = 7 * DAY;
   c->delivered = CONFIG_RETENTION_DELETE;
   c->keep_for_ms = 7 * DAY;
   c->window = 256;

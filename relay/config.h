@@ -75,6 +75,7 @@ typedef struct relay_config {
   uint64_t max_ttl_ms;           /* default 7 d */
   uint64_t default_ttl_ms;       /* default 2 d, at most max_ttl */
   size_t max_envelope_bytes;     /* default 65536, below max_frame_bytes */
+  uint64_t enroll_code_ttl_ms;   /* a user add/reenroll code lives 7 d */
 
   /* [retention] */
   config_retention_t delivered; /* default delete */

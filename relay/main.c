@@ -56,13 +56,16 @@ static const admin_cmd_t commands[] = {
      "Creates the account NAME (1 to 64 of a-z 0-9 . _ -, starting with a\n"
      "letter or digit; the user id is NAME@RELAY) and prints a one-time\n"
      "enrolment code. The user's first device presents it to bind the account\n"
-     "to its identity key. Only a SHA-256 hash of the code is stored.\n"
+     "to its identity key, before the code expires (enroll_code_ttl in the\n"
+     "configuration, 7 days; the expiry is printed). Only a SHA-256 hash of\n"
+     "the code is stored.\n"
      "\n"
      "options:\n" CONFIG_OPTION HELP_OPTION},
     {"user list", admin_user_list, "list accounts",
      "usage: synod-relay user list [--json] [-c FILE]\n"
      "\n"
-     "Lists every account: name, enrolled or pending, disabled, bytes of\n"
+     "Lists every account: name, enrolled, pending or expired (its code\n"
+     "was not used in time), disabled, bytes of\n"
      "ciphertext stored for it, creation time (UTC).\n"
      "\n"
      "options:\n"

@@ -134,9 +134,22 @@ static const char v2_sql[] =
     "ALTER TABLE peer_notices ADD CONSTRAINT peer_notices_kind_check"
     "  CHECK (kind IN ('delivery-failure', 'purge', 'gossip'));";
 
+/*
+ * v3: enrolment codes expire. A code printed by `user add` or `user
+ * reenroll` binds a key only before enroll_code_expires (the relay's
+ * enroll_code_ttl after it was made); codes issued before this migration
+ * get seven days from it. A pending account without an expiry binds
+ * nothing (the check fails closed).
+ */
+static const char v3_sql[] =
+    "ALTER TABLE accounts ADD COLUMN enroll_code_expires timestamptz;"
+    "UPDATE accounts SET enroll_code_expires = now() + interval '7 days'"
+    "  WHERE enroll_code_hash IS NOT NULL;";
+
 static const schema_migration_t migrations[] = {
     {1, "messaging: accounts, inbox, outbox, notices", v1_sql},
     {2, "directory: announcements, countersignatures, proofs", v2_sql},
+    {3, "enrolment codes expire", v3_sql},
 };
 
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])

@@ -256,7 +256,8 @@ void store_auth_client(db_t *db, const char *local, const uint8_t pk[32],
              "UPDATE accounts SET identity_key = $2::bytea,"
              " enroll_code_hash = NULL, enrolled_at = now()"
              " WHERE name = $1::text AND identity_key IS NULL AND NOT disabled"
-             " AND enroll_code_hash = $3::bytea",
+             " AND enroll_code_hash = $3::bytea"
+             " AND enroll_code_expires > now()",
              &p, 0);
     p.n = 2;
   }

@@ -333,6 +333,7 @@ static void test_users(void) {
   CU_ASSERT_EQUAL(run("user", "add", "-c", conf, "a b", NULL), 2);
   CU_ASSERT_EQUAL(run("user", "add", "-c", conf, NULL), 2);
   CU_ASSERT_EQUAL(run("user", "add", "bob", "-c", conf, NULL), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "valid until: 20"));
 
   CU_ASSERT_EQUAL(run("user", "list", "-c", conf, NULL), 0);
   CU_ASSERT_PTR_NOT_NULL(strstr(out, "NAME"));

@@ -102,6 +102,7 @@ static void test_example(void) {
   CU_ASSERT_EQUAL(cfg.max_ttl_ms, 7ull * 86400000);
   CU_ASSERT_EQUAL(cfg.default_ttl_ms, 2ull * 86400000);
   CU_ASSERT_EQUAL(cfg.max_envelope_bytes, 65536);
+  CU_ASSERT_EQUAL(cfg.enroll_code_ttl_ms, 7ull * 86400 * 1000);
   CU_ASSERT_EQUAL(cfg.delivered, CONFIG_RETENTION_DELETE);
   CU_ASSERT_EQUAL(cfg.window, 256);
   CU_ASSERT_EQUAL(cfg.retry_min_ms, 100);

@@ -800,6 +800,42 @@ static void test_reenroll(void) {
   synod_wipe(sk2, sizeof sk2);
   synod_wipe(sk3, sizeof sk3);
 
+  /* Codes expire (enroll_code_ttl; the admin commands read it from the
+   * configuration): an expired code binds nothing, `user list` says so,
+   * and a re-enrolment issues a fresh one. */
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_set(a, "limits", "enroll_code_ttl", "1s"),
+                        0);
+  CU_ASSERT_EQUAL_FATAL(fixture_relay_write_config(a), 0);
+  CU_ASSERT_EQUAL_FATAL(
+      fixture_relay_cmd(a, out, sizeof out, &st, "user", "add", "erin"), 0);
+  CU_ASSERT_EQUAL_FATAL(st, 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "valid until: "));
+  cp = strstr(out, "enrolment code: ");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cp);
+  snprintf(code, sizeof code, "%.*s", (int)strcspn(cp + 16, "\n"), cp + 16);
+  usleep(1500 * 1000);
+  char erin[64];
+  snprintf(erin, sizeof erin, "erin@%s", fixture_relay_name(a));
+  uint8_t pk4[32], sk4[32];
+  CU_ASSERT_EQUAL_FATAL(synod_ed25519_keygen(pk4, sk4), 0);
+  CU_ASSERT_EQUAL(connect_as(&c, a, erin, sk4, code), SYNOD_EAUTH);
+  CU_ASSERT_PTR_NULL(c);
+  CU_ASSERT_EQUAL(
+      fixture_relay_cmd(a, out, sizeof out, &st, "user", "list", "--json"), 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"state\": \"expired\""));
+  CU_ASSERT_EQUAL_FATAL(
+      fixture_relay_cmd(a, out, sizeof out, &st, "user", "reenroll", "erin"),
+      0);
+  CU_ASSERT_EQUAL_FATAL(st, 0);
+  cp = strstr(out, "enrolment code: ");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(cp);
+  snprintf(code, sizeof code, "%.*s", (int)strcspn(cp + 16, "\n"), cp + 16);
+  CU_ASSERT_EQUAL(connect_as(&c, a, erin, sk4, code), 0);
+  tclient_close(c);
+  c = NULL;
+  synod_wipe(sk4, sizeof sk4);
+  relay_healthy(&h, "expired code");
+
   honest_down(&h);
   finish(fx);
 }
