@@ -406,6 +406,20 @@ size_t tclient_accepted(const tclient_t *c, uint8_t (*ids)[16], int *status,
   return c->nacc;
 }
 
+size_t tclient_accepted_from(const tclient_t *c, size_t from,
+                             uint8_t (*ids)[16], int *status, size_t max) {
+  size_t n = from < c->nacc ? c->nacc - from : 0;
+  if (n > max)
+    n = max;
+  for (size_t i = 0; i < n; i++) {
+    if (ids)
+      memcpy(ids[i], c->acc_ids[from + i], 16);
+    if (status)
+      status[i] = c->acc_status[from + i];
+  }
+  return c->nacc;
+}
+
 int tclient_send(tclient_t *c, const Synod__V1__Frame *f) {
   return c->conn ? synod_conn_send(c->conn, f) : SYNOD_ECLOSED;
 }

@@ -72,6 +72,13 @@ void tclient_answers(const tclient_t *c, size_t *accepted, size_t *errors);
 size_t tclient_accepted(const tclient_t *c, uint8_t (*ids)[16], int *status,
                         size_t max);
 
+/* tclient_accepted() from the from-th Accepted answer on: copies up to max
+ * ids (and statuses, status may be NULL) of answers from, from+1, ... and
+ * returns the total count, so a caller polling a long stream copies only
+ * what is new. */
+size_t tclient_accepted_from(const tclient_t *c, size_t from,
+                             uint8_t (*ids)[16], int *status, size_t max);
+
 /* Sends any frame as is (borrowed), e.g. a malformed request. */
 int tclient_send(tclient_t *c, const Synod__V1__Frame *f);
 
