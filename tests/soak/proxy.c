@@ -37,7 +37,7 @@
 #include <uv.h>
 
 #define MAX_ROUTES 32
-#define CMD_MAX   256
+#define CMD_MAX    256
 
 typedef struct pair pair_t;
 
@@ -100,7 +100,8 @@ static uint64_t next_random(void) {
   return rng * 2685821657736338717ULL;
 }
 
-/* --- pairs ----------------------------------------------------------------- */
+/* --- pairs -----------------------------------------------------------------
+ */
 
 static void pair_maybe_free(pair_t *p) {
   if (p->open_handles > 0 || p->writes > 0)
@@ -253,8 +254,8 @@ static void on_connected(uv_connect_t *req, int status) {
   pair_t *p = req->data;
   if (p->closing)
     return;
-  if (status != 0 || uv_read_start((uv_stream_t *)&p->down, on_alloc,
-                                   on_read) != 0 ||
+  if (status != 0 ||
+      uv_read_start((uv_stream_t *)&p->down, on_alloc, on_read) != 0 ||
       uv_read_start((uv_stream_t *)&p->up, on_alloc, on_read) != 0)
     pair_close(p);
 }
@@ -294,7 +295,8 @@ static void on_accept(uv_stream_t *server, int status) {
     pair_close(p);
 }
 
-/* --- commands -------------------------------------------------------------- */
+/* --- commands --------------------------------------------------------------
+ */
 
 static void cut_all(route_t *r) {
   while (r->pairs) {
@@ -424,8 +426,8 @@ int main(int argc, char **argv) {
   printf("\n");
   fflush(stdout);
   uv_pipe_init(loop, &in, 0);
-  if (uv_pipe_open(&in, 0) != 0 || uv_read_start((uv_stream_t *)&in, on_alloc,
-                                                 on_stdin) != 0) {
+  if (uv_pipe_open(&in, 0) != 0 ||
+      uv_read_start((uv_stream_t *)&in, on_alloc, on_stdin) != 0) {
     fprintf(stderr, "soak-proxy: cannot read stdin\n");
     return 2;
   }

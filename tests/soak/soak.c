@@ -46,8 +46,8 @@
 #include "synod/wire.h"
 #include "tclient.h"
 
-#define NRELAYS 3
-#define NROUTES (NRELAYS * (NRELAYS - 1))
+#define NRELAYS             3
+#define NROUTES             (NRELAYS * (NRELAYS - 1))
 #define MAX_USERS_PER_RELAY 32
 
 /* Unanswered submits per connection. */
@@ -58,25 +58,17 @@
  * within this long of the delivery (the relay may not have committed it):
  * the redelivery that follows is then at-least-once at work, not a
  * duplicate. Generous: a SIGSTOP holds an acknowledgement for up to 4 s. */
-#define RISK_MS 10000
-#define CONNECT_MS 3000
-#define REQUEST_MS 3000
-#define DRAIN_MS 120000
+#define RISK_MS     10000
+#define CONNECT_MS  3000
+#define REQUEST_MS  3000
+#define DRAIN_MS    120000
 #define CONVERGE_MS 60000
 #define LATE_DUP_MS 3000
 
-enum fault {
-  F_KILL,
-  F_PG,
-  F_STOP,
-  F_CUT,
-  F_DELAY,
-  F_TRUNCATE,
-  F_COUNT
-};
-static const char *const fault_name[F_COUNT] = {
-    "relay-kill", "pg-restart", "relay-stop", "link-cut", "link-delay",
-    "link-truncate"};
+enum fault { F_KILL, F_PG, F_STOP, F_CUT, F_DELAY, F_TRUNCATE, F_COUNT };
+static const char *const fault_name[F_COUNT] = {"relay-kill", "pg-restart",
+                                                "relay-stop", "link-cut",
+                                                "link-delay", "link-truncate"};
 
 enum relay_state { R_UP, R_DOWN, R_PAUSED };
 
@@ -116,8 +108,8 @@ typedef struct user {
 
 typedef struct stats {
   size_t sent, submits, acked, delivered, duplicated, redelivered, unknown,
-      misrouted, delivered_unacked, errors, connects, connect_fails,
-      published, publish_retries, publish_refused, crashes;
+      misrouted, delivered_unacked, errors, connects, connect_fails, published,
+      publish_retries, publish_refused, crashes;
   unsigned faults[F_COUNT];
 } stats_t;
 
@@ -146,7 +138,8 @@ static pid_t proxy_pid;
 static FILE *proxy_in, *proxy_out;
 static int route_of[NRELAYS][NRELAYS]; /* dialler, acceptor */
 
-/* --- small helpers ---------------------------------------------------------- */
+/* --- small helpers ----------------------------------------------------------
+ */
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -196,7 +189,8 @@ static void hex(char out[33], const uint8_t id[16]) {
     snprintf(out + 2 * i, 3, "%02x", id[i]);
 }
 
-/* --- the message table -------------------------------------------------------- */
+/* --- the message table
+ * -------------------------------------------------------- */
 
 static size_t slot_of(const uint8_t id[16]) {
   uint64_t h;
@@ -245,7 +239,8 @@ static uint32_t msg_new(uint16_t from, uint16_t to) {
   return (uint32_t)nmsgs++;
 }
 
-/* --- the proxy ----------------------------------------------------------------- */
+/* --- the proxy
+ * ----------------------------------------------------------------- */
 
 static int proxy_start(uint64_t seed) {
   int to[2], from[2];
@@ -344,8 +339,9 @@ static void proxy_stop(unsigned counts[5]) {
   char line[256];
   while (fgets(line, sizeof line, proxy_out)) {
     unsigned r, c[5];
-    if (sscanf(line, "route %u accepted %u cut %u blocked %u truncated %u"
-                     " delayed %u",
+    if (sscanf(line,
+               "route %u accepted %u cut %u blocked %u truncated %u"
+               " delayed %u",
                &r, &c[0], &c[1], &c[2], &c[3], &c[4]) == 6)
       for (int i = 0; i < 5; i++)
         counts[i] += c[i];
@@ -357,7 +353,8 @@ static void proxy_stop(unsigned counts[5]) {
   proxy_pid = 0;
 }
 
-/* --- users ---------------------------------------------------------------------- */
+/* --- users
+ * ---------------------------------------------------------------------- */
 
 static void gen_start(user_t *u) {
   u->gen++;
@@ -421,8 +418,8 @@ static void receipt(user_t *u, const uint8_t id[16], int64_t now) {
     hex(h, id);
     say("DUPLICATE: %s received %s again (delivery %u; first on connection"
         " %u %lld ms ago, now on connection %u)",
-        u->id, h, m->nrecv + 1, m->first_gen,
-        (long long)(now - m->first_ms), u->gen);
+        u->id, h, m->nrecv + 1, m->first_gen, (long long)(now - m->first_ms),
+        u->gen);
     st.duplicated++;
   }
   if (m->nrecv < 255)
@@ -564,7 +561,8 @@ static void service(user_t *u) {
   harvest(u);
 }
 
-/* --- relays ---------------------------------------------------------------------- */
+/* --- relays
+ * ---------------------------------------------------------------------- */
 
 static int relay_start(int i) {
   int rc = fixture_relay_start(relays[i]);
@@ -605,7 +603,8 @@ static void pump(int64_t ms) {
   } while (now_ms() < end);
 }
 
-/* --- the directory --------------------------------------------------------------- */
+/* --- the directory
+ * --------------------------------------------------------------- */
 
 static int announce(synod_announcement_t *a, const user_t *u, uint64_t version,
                     const synod_announcement_t *prev) {
@@ -635,8 +634,8 @@ static int transient(int rc) {
  * pending). 0 confirmed; a transient error leaves it pending. */
 static int publish(user_t *u) {
   if (!u->has_next) {
-    int rc = announce(&u->next, u, u->version + 1,
-                      u->version ? &u->head : NULL);
+    int rc =
+        announce(&u->next, u, u->version + 1, u->version ? &u->head : NULL);
     if (rc)
       return rc;
     u->has_next = 1;
@@ -704,8 +703,8 @@ static int converged(int verbose) {
       uint8_t h[32];
       if (synod_announce_hash(h, u->head.body, u->head.body_len) != 0)
         return 0;
-      int n = snprintf(want, sizeof want, "%llu:",
-                       (unsigned long long)u->version);
+      int n =
+          snprintf(want, sizeof want, "%llu:", (unsigned long long)u->version);
       for (int k = 0; k < 32; k++)
         n += snprintf(want + n, sizeof want - (size_t)n, "%02x", h[k]);
       if (fixture_pg_query(pg, sql, got, sizeof got) != 0 ||
@@ -720,7 +719,8 @@ static int converged(int verbose) {
   return 1;
 }
 
-/* --- faults ---------------------------------------------------------------------- */
+/* --- faults
+ * ---------------------------------------------------------------------- */
 
 static void fault(enum fault kind, int r, int peer, unsigned round) {
   const char *rn = fixture_relay_name(relays[r]);
@@ -784,8 +784,8 @@ static void fault(enum fault kind, int r, int peer, unsigned round) {
   }
   case F_CUT: {
     int64_t ms = 300 + rnd(2500);
-    snprintf(what, sizeof what, "link %s<->%s cut, refused for %lld ms", rn,
-             pn, (long long)ms);
+    snprintf(what, sizeof what, "link %s<->%s cut, refused for %lld ms", rn, pn,
+             (long long)ms);
     proxy_cmd("block %d %lld", route_of[r][peer], (long long)ms);
     proxy_cmd("block %d %lld", route_of[peer][r], (long long)ms);
     pump(ms + 500);
@@ -818,7 +818,8 @@ static void fault(enum fault kind, int r, int peer, unsigned round) {
                  synod_err_name(rc));
 }
 
-/* --- setup, drain, verdict --------------------------------------------------------- */
+/* --- setup, drain, verdict
+ * --------------------------------------------------------- */
 
 static int setup(uint64_t seed) {
   int rc = fixture_new(&fx, "soak");
@@ -975,8 +976,8 @@ int main(int argc, char **argv) {
     fixture_free(fx);
     return 2;
   }
-  say("setup: 3 relays, %zu users registered and published, in %lld ms",
-      nusers, (long long)(now_ms() - t0));
+  say("setup: 3 relays, %zu users registered and published, in %lld ms", nusers,
+      (long long)(now_ms() - t0));
 
   /* The fault phase. */
   int64_t f0 = now_ms();
