@@ -27,6 +27,10 @@ struct tclient {
   Synod__V1__Frame *wait_answer;
   /* async submits */
   size_t async_ok, async_err;
+  /* request ids of the acknowledgements sent, ascending, so that an Error
+   * answering one is not taken for a submit's */
+  uint64_t *ack_rids;
+  size_t nack_rids, capack_rids, ack_errors;
   uint8_t (*acc_ids)[16]; /* ids of Accepted answers, in arrival order */
   int *acc_status;
   size_t nacc, capacc;
@@ -81,6 +85,16 @@ static void send_ack(tclient_t *c, const uint8_t (*ids)[16], size_t n) {
   Synod__V1__Frame f = SYNOD__V1__FRAME__INIT;
   Synod__V1__DeliveryAck a = SYNOD__V1__DELIVERY_ACK__INIT;
   f.request_id = ++c->next_request;
+  if (c->nack_rids == c->capack_rids) {
+    size_t cap = c->capack_rids ? 2 * c->capack_rids : 64;
+    uint64_t *r = realloc(c->ack_rids, cap * sizeof *r);
+    if (r) {
+      c->ack_rids = r;
+      c->capack_rids = cap;
+    }
+  }
+  if (c->nack_rids < c->capack_rids)
+    c->ack_rids[c->nack_rids++] = f.request_id;
   f.body_case = SYNOD__V1__FRAME__BODY_DELIVERY_ACK;
   f.delivery_ack = &a;
   a.message_ids = b;
@@ -167,6 +181,16 @@ static void record_accepted(tclient_t *c, const Synod__V1__Accepted *a) {
   c->acc_status[c->nacc++] = (int)a->status;
 }
 
+static int u64cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int is_ack_request(const tclient_t *c, uint64_t rid) {
+  return c->nack_rids &&
+         bsearch(&rid, c->ack_rids, c->nack_rids, sizeof rid, u64cmp) != NULL;
+}
+
 static void on_frame(synod_conn_t *conn, Synod__V1__Frame *f) {
   tclient_t *c = synod_conn_data(conn);
   int keep = 0;
@@ -198,8 +222,11 @@ static void on_frame(synod_conn_t *conn, Synod__V1__Frame *f) {
     if (f->body_case == SYNOD__V1__FRAME__BODY_ACCEPTED) {
       c->async_ok++;
       record_accepted(c, f->accepted);
-    } else
+    } else if (is_ack_request(c, f->request_id)) {
+      c->ack_errors++;
+    } else {
       c->async_err++;
+    }
   }
   if (!keep)
     synod_wire_free(f);
@@ -277,6 +304,7 @@ void tclient_close(tclient_t *c) {
   free(c->rx);
   free(c->acc_ids);
   free(c->acc_status);
+  free(c->ack_rids);
   free(c->fail_ids);
   free(c->fail_codes);
   free(c);
@@ -404,6 +432,10 @@ size_t tclient_accepted(const tclient_t *c, uint8_t (*ids)[16], int *status,
       status[i] = c->acc_status[i];
   }
   return c->nacc;
+}
+
+size_t tclient_ack_errors(const tclient_t *c) {
+  return c->ack_errors;
 }
 
 size_t tclient_accepted_from(const tclient_t *c, size_t from,

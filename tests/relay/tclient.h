@@ -65,6 +65,10 @@ int tclient_submit_async(tclient_t *c, const uint8_t id[16],
  * errors. */
 void tclient_answers(const tclient_t *c, size_t *accepted, size_t *errors);
 
+/* Error answers to acknowledgements (sent by tclient_wait_rx and
+ * tclient_ack) so far: "not recorded, send it again". */
+size_t tclient_ack_errors(const tclient_t *c);
+
 /* The message ids of async submits answered Accepted so far, in arrival
  * order, with their ACCEPT_STATUS_* (status may be NULL): copies up to max
  * into ids and returns how many there are in total. An Error answer has no

@@ -100,8 +100,7 @@ static uint64_t next_random(void) {
   return rng * 2685821657736338717ULL;
 }
 
-/* --- pairs -----------------------------------------------------------------
- */
+/* --- pairs ---------------------------------------------------------------- */
 
 static void pair_maybe_free(pair_t *p) {
   if (p->open_handles > 0 || p->writes > 0)
@@ -295,8 +294,7 @@ static void on_accept(uv_stream_t *server, int status) {
     pair_close(p);
 }
 
-/* --- commands --------------------------------------------------------------
- */
+/* --- commands ------------------------------------------------------------- */
 
 static void cut_all(route_t *r) {
   while (r->pairs) {

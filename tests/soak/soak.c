@@ -64,6 +64,8 @@
 #define DRAIN_MS    120000
 #define CONVERGE_MS 60000
 #define LATE_DUP_MS 3000
+#define QUEUES_MS   30000
+#define STALL_MS    15000
 
 enum fault { F_KILL, F_PG, F_STOP, F_CUT, F_DELAY, F_TRUNCATE, F_COUNT };
 static const char *const fault_name[F_COUNT] = {"relay-kill", "pg-restart",
@@ -94,6 +96,11 @@ typedef struct user {
   int64_t *gen_end, *gen_err;
   size_t capgen;
   size_t acc_seen, rx_seen, err_seen, sent_on_conn;
+  /* answers seen on this connection, when that last grew, and whether a
+   * stall was reported on it */
+  size_t answers;
+  int64_t answer_ms;
+  int stalled;
   int64_t next_connect_ms, last_ms;
   double credit;
   uint32_t *pending; /* msg indexes not acknowledged yet */
@@ -109,7 +116,7 @@ typedef struct user {
 typedef struct stats {
   size_t sent, submits, acked, delivered, duplicated, redelivered, unknown,
       misrouted, delivered_unacked, errors, connects, connect_fails, published,
-      publish_retries, publish_refused, crashes;
+      publish_retries, publish_refused, crashes, stalls;
   unsigned faults[F_COUNT];
 } stats_t;
 
@@ -138,8 +145,7 @@ static pid_t proxy_pid;
 static FILE *proxy_in, *proxy_out;
 static int route_of[NRELAYS][NRELAYS]; /* dialler, acceptor */
 
-/* --- small helpers ----------------------------------------------------------
- */
+/* --- small helpers -------------------------------------------------------- */
 
 static int64_t now_ms(void) {
   struct timespec ts;
@@ -189,8 +195,7 @@ static void hex(char out[33], const uint8_t id[16]) {
     snprintf(out + 2 * i, 3, "%02x", id[i]);
 }
 
-/* --- the message table
- * -------------------------------------------------------- */
+/* --- the message table ---------------------------------------------------- */
 
 static size_t slot_of(const uint8_t id[16]) {
   uint64_t h;
@@ -239,8 +244,7 @@ static uint32_t msg_new(uint16_t from, uint16_t to) {
   return (uint32_t)nmsgs++;
 }
 
-/* --- the proxy
- * ----------------------------------------------------------------- */
+/* --- the proxy ------------------------------------------------------------ */
 
 static int proxy_start(uint64_t seed) {
   int to[2], from[2];
@@ -353,8 +357,7 @@ static void proxy_stop(unsigned counts[5]) {
   proxy_pid = 0;
 }
 
-/* --- users
- * ---------------------------------------------------------------------- */
+/* --- users ---------------------------------------------------------------- */
 
 static void gen_start(user_t *u) {
   u->gen++;
@@ -447,6 +450,7 @@ static void harvest(user_t *u) {
   }
   size_t ok, err;
   tclient_answers(c, &ok, &err);
+  err += tclient_ack_errors(c);
   if (err > u->err_seen) {
     st.errors += err - u->err_seen;
     u->err_seen = err;
@@ -482,6 +486,9 @@ static int user_connect(user_t *u) {
   u->c = c;
   u->code[0] = '\0';
   u->acc_seen = u->rx_seen = u->err_seen = u->sent_on_conn = 0;
+  u->answers = 0;
+  u->answer_ms = now_ms();
+  u->stalled = 0;
   gen_start(u);
   /* Whatever was not answered on the last connection goes again now. */
   for (size_t i = 0; i < u->npending; i++)
@@ -559,10 +566,25 @@ static void service(user_t *u) {
   /* Runs the loop briefly, acknowledging every delivery as it arrives. */
   (void)tclient_wait_rx(u->c, (size_t)-1, 1, 1);
   harvest(u);
+  /* A relay that is up answers every submit: a connection with submits
+   * unanswered for STALL_MS is a hang. Reported once per connection. */
+  size_t ok, err;
+  tclient_answers(u->c, &ok, &err);
+  if (ok + err != u->answers || outstanding(u) == 0 ||
+      rstate[u->home] != R_UP) {
+    u->answers = ok + err;
+    u->answer_ms = now;
+  } else if (now - u->answer_ms > STALL_MS && !u->stalled) {
+    u->stalled = 1;
+    st.stalls++;
+    say("STALL: %s has %zu submits unanswered for %lld ms on a live"
+        " connection (%zu sent on it, %zu answered)",
+        u->id, outstanding(u), (long long)(now - u->answer_ms), u->sent_on_conn,
+        ok + err);
+  }
 }
 
-/* --- relays
- * ---------------------------------------------------------------------- */
+/* --- relays --------------------------------------------------------------- */
 
 static int relay_start(int i) {
   int rc = fixture_relay_start(relays[i]);
@@ -603,8 +625,7 @@ static void pump(int64_t ms) {
   } while (now_ms() < end);
 }
 
-/* --- the directory
- * --------------------------------------------------------------- */
+/* --- the directory -------------------------------------------------------- */
 
 static int announce(synod_announcement_t *a, const user_t *u, uint64_t version,
                     const synod_announcement_t *prev) {
@@ -719,8 +740,32 @@ static int converged(int verbose) {
   return 1;
 }
 
-/* --- faults
- * ---------------------------------------------------------------------- */
+/* Envelopes still queued (outbox and inbox rows holding ciphertext) at
+ * every relay: the total (-1 when a relay cannot be read), and per relay
+ * in text. */
+static int64_t queues_left(char *text, size_t len) {
+  int64_t total = 0;
+  size_t n = 0;
+  text[0] = '\0';
+  for (int i = 0; i < NRELAYS; i++) {
+    char v[64] = "?";
+    if (fixture_pg_query(fixture_relay_pg(relays[i]),
+                         "SELECT (SELECT count(*) FROM outbox WHERE envelope"
+                         " IS NOT NULL) || ' ' || (SELECT count(*) FROM inbox"
+                         " WHERE envelope IS NOT NULL)",
+                         v, sizeof v) != 0)
+      total = -1;
+    long long out = 0, in = 0;
+    if (sscanf(v, "%lld %lld", &out, &in) == 2 && total >= 0)
+      total += out + in;
+    n += (size_t)snprintf(text + n, n < len ? len - n : 0,
+                          "%s%s outbox %lld inbox %lld", i ? ", " : "",
+                          fixture_relay_name(relays[i]), out, in);
+  }
+  return total;
+}
+
+/* --- faults --------------------------------------------------------------- */
 
 static void fault(enum fault kind, int r, int peer, unsigned round) {
   const char *rn = fixture_relay_name(relays[r]);
@@ -818,8 +863,7 @@ static void fault(enum fault kind, int r, int peer, unsigned round) {
                  synod_err_name(rc));
 }
 
-/* --- setup, drain, verdict
- * --------------------------------------------------------- */
+/* --- setup, drain, verdict ------------------------------------------------ */
 
 static int setup(uint64_t seed) {
   int rc = fixture_new(&fx, "soak");
@@ -1004,6 +1048,29 @@ int main(int argc, char **argv) {
     (void)converged(1);
   int64_t conv_ms = now_ms() - c0;
 
+  /* Every envelope delivered and acknowledged leaves the queues. One
+   * whose acknowledgement the relay could not record ("send it again":
+   * the test client does not) waits for the recipient's next
+   * connection: everyone logs in again once, and the queues must empty. */
+  char before[256], after[256];
+  int64_t left0 = queues_left(before, sizeof before), left = left0;
+  if (left0 != 0) {
+    say("after the drain, envelopes still queued: %s; every user logs in"
+        " again",
+        before);
+    for (size_t i = 0; i < nusers; i++)
+      drop_conn(&users[i]);
+    int64_t q0 = now_ms();
+    do {
+      pump(1000);
+      left = queues_left(after, sizeof after);
+    } while (left != 0 && now_ms() - q0 < QUEUES_MS);
+    pump(LATE_DUP_MS);
+    left = queues_left(after, sizeof after);
+  } else {
+    snprintf(after, sizeof after, "%s", before);
+  }
+
   /* The verdict. */
   size_t lost = 0, never_acked = 0;
   for (size_t i = 0; i < nmsgs; i++) {
@@ -1015,18 +1082,15 @@ int main(int argc, char **argv) {
         say("LOST: %s from %s to %s", h, users[m->from].id, users[m->to].id);
       lost++;
     }
+    if (!m->acked && never_acked < 20) {
+      char h[33];
+      hex(h, m->id);
+      say("NEVER ACKNOWLEDGED: %s from %s to %s, last tried %lld ms ago", h,
+          users[m->from].id, users[m->to].id,
+          (long long)(now_ms() - m->last_try_ms));
+    }
     never_acked += !m->acked;
     st.delivered_unacked += !m->acked && m->nrecv > 0;
-  }
-  int64_t left = 0;
-  for (int i = 0; i < NRELAYS; i++) {
-    int64_t v = 0;
-    if (fixture_pg_query_i64(fixture_relay_pg(relays[i]),
-                             "SELECT (SELECT count(*) FROM outbox WHERE"
-                             " envelope IS NOT NULL) + (SELECT count(*) FROM"
-                             " inbox WHERE envelope IS NOT NULL)",
-                             &v) == 0)
-      left += v;
   }
   for (size_t i = 0; i < nusers; i++)
     drop_conn(&users[i]);
@@ -1053,12 +1117,15 @@ int main(int argc, char **argv) {
       st.redelivered, st.delivered_unacked, never_acked, st.unknown,
       st.misrouted, st.errors);
   say("sessions: %zu logins, %zu failed attempts; drained in %lld ms;"
-      " envelopes left in queues %lld",
-      st.connects, st.connect_fails, (long long)drain_ms, (long long)left);
+      " envelopes queued after it %lld, at the end %lld (%s)",
+      st.connects, st.connect_fails, (long long)drain_ms, (long long)left0,
+      (long long)left, after);
   say("directory: %zu users, %zu versions published (%zu retried, %zu"
       " refused), heads at the 3 relays %s after %lld ms",
       nusers, st.published, st.publish_retries, st.publish_refused,
       conv ? "converged" : "DIVERGED", (long long)conv_ms);
+  say("stalls (submits unanswered %d s on a live connection): %zu",
+      STALL_MS / 1000, st.stalls);
   say("relays: %zu crashes, clean exit %s", st.crashes,
       stop_rc == 0 ? "yes" : "NO");
 
@@ -1072,9 +1139,11 @@ int main(int argc, char **argv) {
   WHY(st.duplicated, "duplicates");
   WHY(st.unknown || st.misrouted, "unknown deliveries");
   WHY(never_acked, "messages never acknowledged");
+  WHY(left != 0, "envelopes stuck in queues");
   WHY(!conv, "directory diverged");
   WHY(st.publish_refused, "publish refused");
   WHY(st.crashes, "relay crashed");
+  WHY(st.stalls, "submits left unanswered");
   WHY(stop_rc != 0, "unclean relay exit");
   WHY(fixture_failed(fx) && wl == 0, "fixture failure");
 #undef WHY
