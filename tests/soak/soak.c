@@ -22,6 +22,8 @@
  *               can have been lost (see ack_may_be_lost)          must be 0
  *   unknown     delivered, never sent, or to the wrong user        must be 0
  *   never acknowledged after the drain                             must be 0
+ *   stalls: submits unanswered 15 s on a live connection           must be 0
+ *   envelopes queued once everyone logged in again after the drain must be 0
  *   the three databases hold the same head for every user, the one the
  *   user last published, and no equivocation proof
  *   no relay crashed, and all three exit cleanly at the end
