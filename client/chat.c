@@ -125,8 +125,8 @@ static int on_message(void *arg, const synod_received_t *m) {
       char what[96];
       snprintf(what, sizeof what, "[%zu bytes of ", m->body_len);
       e |= puts_(r, what);
-      e |= put_text(r, (const uint8_t *)m->content_type,
-                    strlen(m->content_type));
+      const char *ct = m->content_type ? m->content_type : "no type";
+      e |= put_text(r, (const uint8_t *)ct, strlen(ct));
       e |= puts_(r, "]");
     }
   } else if (m->status == SYNOD_RECV_FAILED) {

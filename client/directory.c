@@ -327,6 +327,8 @@ static int register_prepare(register_op_t *r, synod_client_t *c,
     if (rc == 0)
       rc = saved_publish(c, &saved);
   }
+  if (rc == 0 && !saved)
+    rc = SYNOD_EINTERNAL; /* sign_next() saved one, or failed */
   if (rc == 0)
     rc = synod_announce_hash(res->hash, saved->announcement->body.data,
                              saved->announcement->body.len);

@@ -243,7 +243,10 @@ static int prompt(const char *what, char *buf, size_t *len) {
   char *got = fgets(buf, PASS_MAX, tty);
   if (echo_off)
     tcsetattr(fd, TCSAFLUSH, &old);
-  fprintf(tty, "\n");
+  /* C11 7.21.5.3: output may not follow input on one stream without a
+   * positioning call between; the newline goes to the descriptor. */
+  ssize_t w = write(fd, "\n", 1);
+  (void)w;
   fclose(tty);
   if (!got)
     return -1;
@@ -1620,6 +1623,8 @@ static void print_publish(const synod_client_t *c,
 static int cmd_keys_rotate(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
   int first, rc = parse(cmd, argc, argv, &o, "", &first);
+  free(o.relays); /* a --relay list is not used here */
+  o.relays = NULL;
   if (rc >= 0)
     return rc;
   if (first != argc) {

@@ -160,7 +160,7 @@ int pfile_write(const char *dir, const char *name, const char *text, size_t len,
     goto out;
   }
   const char *parts[2] = {text, line};
-  size_t lens[2] = {len, strlen(line)};
+  const size_t lens[2] = {len, strlen(line)};
   for (int i = 0; i < 2 && rc == 0; i++) {
     const char *p = parts[i];
     size_t left = lens[i];

@@ -453,6 +453,7 @@ int synod_client_create(synod_client_t **out, const char *dir,
   c->created = (uint64_t)time(NULL);
   c->k = 2;
   uint8_t payload[KEYS_LEN];
+  /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): a binary magic */
   memcpy(payload, KEYS_MAGIC, 8);
   if (rc == 0 && (synod_ed25519_keygen(c->identity_pk, c->identity_sk) != 0 ||
                   synod_x25519_keygen(c->device_pk, c->device_sk) != 0 ||

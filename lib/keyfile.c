@@ -62,6 +62,7 @@ static int encode_line(char *out, size_t outlen, size_t *textlen,
   size_t total = plen + B64_KEY_LEN + slen;
   if (!out || outlen <= total)
     return SYNOD_ETOOBIG;
+  /* NOLINTNEXTLINE(bugprone-not-null-terminated-result): NUL comes last */
   memcpy(out, prefix, plen);
   int rc = synod_base64_encode(out + plen, outlen - plen, key,
                                SYNOD_KEYFILE_KEY_BYTES);
@@ -275,7 +276,7 @@ static int read_file(uint8_t *buf, size_t cap, size_t *len, const char *path,
   else if (st.st_size < 0 || (uintmax_t)st.st_size > cap)
     rc = SYNOD_ETOOBIG;
   while (rc == 0) {
-    uint8_t extra;
+    uint8_t extra = 0;
     /* Once cap is reached, one more byte tells a file that grew. */
     uint8_t *dst = have < cap ? buf + have : &extra;
     ssize_t n = read(fd, dst, have < cap ? cap - have : 1);

@@ -230,7 +230,7 @@ static intmax_t arg_signed(va_list *ap, length_mod_t len) {
     return va_arg(*ap, long);
   case LEN_LL:
     return va_arg(*ap, long long);
-  case LEN_Z:
+  case LEN_Z: /* NOLINT(bugprone-branch-clone): one type on LP64 only */
     return va_arg(*ap, ssize_t);
   case LEN_J:
     return va_arg(*ap, intmax_t);
@@ -252,7 +252,7 @@ static uintmax_t arg_unsigned(va_list *ap, length_mod_t len) {
     return va_arg(*ap, unsigned long);
   case LEN_LL:
     return va_arg(*ap, unsigned long long);
-  case LEN_Z:
+  case LEN_Z: /* NOLINT(bugprone-branch-clone): one type on LP64 only */
     return va_arg(*ap, size_t);
   case LEN_J:
     return va_arg(*ap, uintmax_t);

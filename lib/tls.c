@@ -172,6 +172,7 @@ out:
 
 /* Refuses encrypted keys instead of prompting on a terminal, which the
  * default PEM callback would do. */
+/* NOLINTNEXTLINE(readability-non-const-parameter): pem_password_cb type */
 static int no_passphrase_cb(char *buf, int size, int rwflag, void *u) {
   (void)buf;
   (void)size;

@@ -411,7 +411,7 @@ static int set_key(struct parser *p, const struct key *k, const char *value) {
     const char *end = NULL;
     rc = k->kind == K_U32 ? parse_u64_prefix(value, &v, &end)
                           : parse_size(value, &v);
-    if (rc == 0 && k->kind == K_U32 && *end != '\0')
+    if (rc == 0 && end && *end != '\0')
       rc = SYNOD_EPARSE;
     if (rc == SYNOD_EPARSE) {
       fail_at(p, p->line, SYNOD_ECONFIG,

@@ -828,7 +828,8 @@ static void on_result(db_t *db, PGresult *r) {
     else
       seg_failed(db, e, r);
     break;
-  case E_STMT:
+  case E_STMT: /* E_STMT and E_COMMIT always belong to a segment */
+    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
     if (result_ok(r) && !s->failed && db->bops[e->op]) {
       db_op_t *op = db->bops[e->op];
       PQclear(op->stmts[e->stmt].res);
@@ -841,6 +842,7 @@ static void on_result(db_t *db, PGresult *r) {
     break;
   case E_COMMIT:
     /* COMMIT of an aborted block answers "ROLLBACK", not an error. */
+    /* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
     if (result_ok(r) && !s->failed && strcmp(PQcmdStatus(r), "COMMIT") == 0) {
       PQclear(r);
       s->done = 1;
@@ -970,9 +972,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (db->state != ST_UP)
     return;
   dispatch_notifies(db);
-  if (db->state == ST_UP && flush(db) != 0)
-    conn_lost(db);
-  else if (db->state == ST_UP && PQstatus(db->conn) == CONNECTION_BAD)
+  if (db->state != ST_UP)
+    return;
+  if (flush(db) != 0 ||
+      (db->state == ST_UP && PQstatus(db->conn) == CONNECTION_BAD))
     conn_lost(db);
 }
 

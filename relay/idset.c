@@ -73,7 +73,8 @@ int idset_add(idset_t *s, const uint8_t id[static IDSET_ID_BYTES]) {
       return rc;
   }
   size_t i = find(s, id);
-  if (s->used[i])
+  /* grow() replaced s->used: the analyzer takes it for the freed one. */
+  if (s->used[i]) /* NOLINT(clang-analyzer-unix.Malloc) */
     return 0;
   memcpy(s->slots[i], id, IDSET_ID_BYTES);
   s->used[i] = 1;

@@ -6,6 +6,8 @@
  */
 #include "schema.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,8 +219,17 @@ static int read_version(PGconn *conn, int *version, int *exists, char *err,
             PGRES_TUPLES_OK, &r, "reading the schema version", err, errlen);
   if (rc != 0)
     return rc;
-  *version = atoi(PQgetvalue(r, 0, 0));
+  const char *text = PQgetvalue(r, 0, 0);
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  int bad = errno != 0 || end == text || *end != '\0' || v < 0 || v > INT_MAX;
   PQclear(r);
+  if (bad) {
+    errf(err, errlen, "reading the schema version: not a number");
+    return SYNOD_EDB;
+  }
+  *version = (int)v;
   return 0;
 }
 

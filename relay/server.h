@@ -105,7 +105,7 @@ struct server {
   /* directory.c: chain changes wait here and run one at a time; fetches
    * our links asked and not yet answered. */
   struct dir_job *dir_queue, *dir_queue_tail;
-  int dir_busy;
+  int dir_busy, dir_draining;
   struct dir_fetch *dir_fetches;
 };
 

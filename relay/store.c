@@ -492,9 +492,9 @@ void store_put(db_t *db, store_item_t *items, size_t n, uint64_t quota_bytes,
   for (size_t i = 0; i < n && rc == 0; i++) {
     const store_item_t *it = &items[i];
     params_t p = {0};
-    if (c->multi && !it->peer) {
+    if (c->multi && !it->peer)
       continue;
-    } else if (it->peer) {
+    if (it->peer) {
       p_bin(&p, it->message_id, STORE_ID_BYTES);
       p_text(&p, it->peer);
       p_int(&p, it->sender_account);

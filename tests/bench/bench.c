@@ -229,7 +229,7 @@ static int cmp_u32(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-static double percentile_ms(uint32_t *v, size_t n, double q) {
+static double percentile_ms(const uint32_t *v, size_t n, double q) {
   if (n == 0)
     return 0;
   size_t k = (size_t)(q * (double)(n - 1) + 0.5);

@@ -333,6 +333,8 @@ static int lconn_request(lconn_t *c, Synod__V1__Frame *f,
     rc = c->status ? c->status : SYNOD_ECLOSED;
   if (rc == 0 && c->wait_answer->body_case == SYNOD__V1__FRAME__BODY_ERROR) {
     rc = synod_err_from_wire(c->wait_answer->error->code);
+    if (rc == 0) /* an Error frame saying "OK" is still no answer */
+      rc = SYNOD_EPROTO;
     fprintf(stderr, "synod-bench-lookup: %s: error %s: %s\n",
             G.relay[c->relay].name, synod_err_name(rc),
             c->wait_answer->error->reason ? c->wait_answer->error->reason : "");
@@ -358,6 +360,8 @@ static void lookup_frame(Synod__V1__Frame *f, Synod__V1__LookupRequest *q,
 /* 0 when f is a LookupAnswer of relay ri, verified, naming the registered
  * head of the user. */
 static int check_answer(const Synod__V1__Frame *f, size_t ri) {
+  if (!f)
+    return SYNOD_EPROTO;
   if (f->body_case != SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER)
     return f->body_case == SYNOD__V1__FRAME__BODY_ERROR
                ? synod_err_from_wire(f->error->code)
@@ -707,16 +711,24 @@ static int throughput(tput_t *out) {
   unsigned nt = G.threads < G.conns ? G.threads : G.conns;
   worker_t *w = calloc(nt, sizeof *w);
   lconn_t *conns = calloc(G.conns, sizeof *conns);
-  if (!w || !conns)
+  if (!w || !conns) {
+    free(w);
+    free(conns);
     return SYNOD_ENOMEM;
+  }
   size_t off = 0;
   for (unsigned t = 0; t < nt; t++) {
     w[t].nconns = G.conns / nt + (t < G.conns % nt ? 1 : 0);
     w[t].conns = conns + off;
     off += w[t].nconns;
     w[t].sent_at = calloc(w[t].nconns * MAX_WINDOW * 2, sizeof(uint64_t));
-    if (!w[t].sent_at)
+    if (!w[t].sent_at) {
+      for (unsigned u = 0; u < t; u++)
+        free(w[u].sent_at);
+      free(w);
+      free(conns);
       return SYNOD_ENOMEM;
+    }
   }
   pthread_barrier_init(&g_barrier, NULL, nt + 1);
   for (unsigned t = 0; t < nt; t++)
@@ -730,7 +742,7 @@ static int throughput(tput_t *out) {
   memset(out, 0, sizeof *out);
   pthread_barrier_wait(&g_barrier);
   /* CPU spent in the measured window (this thread only sleeps). */
-  double c0[4], s0;
+  double c0[4] = {0}, s0;
   sleep_until(g_meas_t0);
   for (size_t i = 0; i < G.ncpu; i++)
     c0[i] = proc_cpu_s(G.cpu[i].pid);
@@ -1034,7 +1046,7 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, 0},
   };
   int opt, bad = 0;
-  unsigned u;
+  unsigned u = 0;
   while ((opt = getopt_long(argc, argv, "c:w:t:vh", lo, NULL)) != -1) {
     switch (opt) {
     case 'c':

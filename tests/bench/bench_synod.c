@@ -228,7 +228,10 @@ static int read_users(sconn_t *conns, size_t n, const char *path,
 static int setup(bench_t *b) {
   sdrv_t *d = b->drv->data;
   d->b = b;
-  d->nconns = 2 * b->n;
+  size_t n = b->n; /* read once: the stores below could alias it */
+  if (n == 0)
+    return SYNOD_EINVAL;
+  d->nconns = 2 * n;
   d->conns = calloc(d->nconns, sizeof *d->conns);
   if (!d->conns)
     return SYNOD_ENOMEM;
@@ -236,8 +239,8 @@ static int setup(bench_t *b) {
   d->timer.data = d;
   for (size_t k = 0; k < d->nconns; k++) {
     d->conns[k].d = d;
-    d->conns[k].sender = k < b->n;
-    d->conns[k].idx = k % b->n;
+    d->conns[k].sender = k < n;
+    d->conns[k].idx = k % n;
   }
   int rc = read_users(d->conns, b->n, d->conf.users_a, d->conf.relay_a);
   if (rc == 0)

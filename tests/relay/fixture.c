@@ -472,8 +472,11 @@ int fixture_pg_create(fixture_pg_t **out, const char *test, const char *relay) {
     rc = r ? 0 : SYNOD_EDB;
     PQclear(r);
   }
+  const char *admin = getenv("SYNOD_TEST_PG_ADMIN");
+  if (rc == 0 && !admin)
+    rc = SYNOD_ECONFIG;
   if (rc == 0) {
-    pg->conninfo = conninfo_with(getenv("SYNOD_TEST_PG_ADMIN"), pg->dbname);
+    pg->conninfo = conninfo_with(admin, pg->dbname);
     if (!pg->conninfo)
       rc = SYNOD_ECONFIG;
   }

@@ -331,6 +331,8 @@ static int request(tclient_t *c, Synod__V1__Frame *f, int timeout_ms) {
   if (rc == 0)
     rc = run_until(c, &c->wait_done, timeout_ms);
   c->wait_request = 0;
+  if (rc == 0 && c->wait_code == 0 && !c->wait_answer)
+    rc = SYNOD_EPROTO; /* done without an answer: never, but not a crash */
   if (rc == 0 && c->wait_code != 0) {
     rc = c->wait_code;
     synod_wire_free(c->wait_answer);
@@ -455,12 +457,6 @@ size_t tclient_accepted_from(const tclient_t *c, size_t from,
 int tclient_send(tclient_t *c, const Synod__V1__Frame *f) {
   return c->conn ? synod_conn_send(c->conn, f) : SYNOD_ECLOSED;
 }
-
-typedef struct rx_wait {
-  tclient_t *c;
-  size_t n;
-  int done;
-} rx_wait_t;
 
 /* Acknowledges what arrived while nobody was acknowledging (with Ready,
  * say, during tclient_connect). */

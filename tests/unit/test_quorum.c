@@ -21,7 +21,7 @@ typedef struct key {
 } key_t_;
 
 static key_t_ newkey(void) {
-  key_t_ k;
+  key_t_ k = {0};
   CU_ASSERT_FATAL(synod_ed25519_keygen(k.pk, k.sk) == 0);
   return k;
 }
@@ -199,8 +199,11 @@ static void honest(ans_t *a, const world_t *w, size_t i, uint64_t v,
 static int decide(synod_quorum_result_t *r, const world_t *w, ans_t *const *as,
                   unsigned k, const synod_pin_t *pin) {
   synod_quorum_answer_t qa[4];
+  CU_ASSERT_FATAL(w->ntrust <= 4);
   for (size_t i = 0; i < w->ntrust; i++) {
     qa[i].relay_name = names[i];
+    /* Every caller passes w->ntrust answers. */
+    /* NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Branch) */
     qa[i].answer = as[i] ? &as[i]->w : NULL;
   }
   synod_quorum_input_t in = {USER, qa, w->ntrust, w->trust, w->ntrust, NULL,
