@@ -1706,6 +1706,8 @@ static const char *reset_refusal(int rc, const char *code) {
 static int cmd_keys_reset(const cmd_t *cmd, int argc, char **argv) {
   common_t o;
   int first, rc = parse(cmd, argc, argv, &o, A_CODE, &first);
+  free(o.relays); /* a --relay list is not used here */
+  o.relays = NULL;
   if (rc >= 0)
     return rc;
   if (first != argc) {

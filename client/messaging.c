@@ -170,6 +170,7 @@ static void send_seal(send_op_t *s, const synod_announce_info_t *info) {
   size_t nd = info->ndevices < SYNOD_MESSAGE_MAX_DEVICES
                   ? info->ndevices
                   : SYNOD_MESSAGE_MAX_DEVICES;
+  /* cppcheck-suppress knownConditionTrueFalse ; nd is info's count */
   for (size_t i = 0; i < nd; i++) {
     devs[i].device_id = info->devices[i].device_id;
     memcpy(devs[i].x25519_key, info->devices[i].x25519_key, SYNOD_X25519_BYTES);

@@ -75,7 +75,6 @@ static int read_varint(const uint8_t *buf, size_t len, size_t *pos,
  * string field it knows, recursing into known message fields. protobuf-c
  * has already accepted these bytes; the walk still treats them as hostile.
  */
-/* NOLINTNEXTLINE(misc-no-recursion): depth bounded by WIRE_MAX_DEPTH */
 static int check_strings(const ProtobufCMessageDescriptor *desc,
                          const uint8_t *buf, size_t len, unsigned depth) {
   size_t pos = 0;

@@ -177,7 +177,6 @@ static void job_free(dir_job_t *j) {
 /* A job that finishes at once (the database is down) calls back here from
  * inside the loop: that call returns and the loop below runs the next job,
  * so the stack stays flat however long the queue. */
-/* NOLINTNEXTLINE(misc-no-recursion): re-entry returns at once, see above */
 static void queue_next(server_t *srv) {
   if (srv->dir_draining)
     return;
@@ -209,7 +208,6 @@ static void job_enqueue(dir_job_t *j) {
 }
 
 /* Answers or logs the job's outcome, releases it, runs the next one. */
-/* NOLINTNEXTLINE(misc-no-recursion): only through queue_next's guard */
 static void job_finish(dir_job_t *j, int rc, const char *why) {
   server_t *srv = j->srv;
   if (j->from == FROM_CLIENT) {
@@ -599,7 +597,6 @@ static void state_read(void *data, int status,
   job_write(j);
 }
 
-/* NOLINTNEXTLINE(misc-no-recursion): only through queue_next's guard */
 static void job_run(dir_job_t *j) {
   server_t *srv = j->srv;
   if (srv->stopping || !db_is_up(srv->db)) {

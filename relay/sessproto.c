@@ -170,12 +170,11 @@ static int frame_violation(Synod__V1__Frame__BodyCase body, int peer) {
   case SYNOD__V1__FRAME__BODY_HEADS_SUMMARY:
   case SYNOD__V1__FRAME__BODY_FETCH_ANNOUNCEMENTS:
     return peer ? 0 : SYNOD_EDENIED;
-  case SYNOD__V1__FRAME__BODY_PUBLISH_RESULT:
+  case SYNOD__V1__FRAME__BODY_PUBLISH_RESULT: /* responses */
   case SYNOD__V1__FRAME__BODY_COUNTERSIGN_RESPONSE:
   case SYNOD__V1__FRAME__BODY_LOOKUP_ANSWER:
   case SYNOD__V1__FRAME__BODY_PROOF_LIST:
-    return SYNOD_EPROTO;
-  case SYNOD__V1__FRAME__BODY_HELLO:
+  case SYNOD__V1__FRAME__BODY_HELLO: /* handshake frames */
   case SYNOD__V1__FRAME__BODY_AUTH:
   case SYNOD__V1__FRAME__BODY_READY:
   case SYNOD__V1__FRAME__BODY_ACCEPTED:

@@ -329,7 +329,8 @@ int main(int argc, char **argv) {
     if (strcmp(a, "--") == 0) {
       i++;
       break;
-    } else if (strcmp(a, "--dump") == 0) {
+    }
+    if (strcmp(a, "--dump") == 0) {
       dump = true;
     } else if (strcmp(a, "--text") == 0 && left >= 2) {
       rc = add_secret(argv[i + 1], (const uint8_t *)argv[i + 2],
