@@ -336,7 +336,9 @@ static route_t *route_arg(const char *s) {
 static void command(char *text) {
   char *words[4] = {0};
   int n = 0;
-  for (char *t = strtok(text, " \t\r"); t && n < 4; t = strtok(NULL, " \t\r"))
+  char *save = NULL;
+  for (char *t = strtok_r(text, " \t\r", &save); t && n < 4;
+       t = strtok_r(NULL, " \t\r", &save))
     words[n++] = t;
   if (n == 0)
     return;
