@@ -169,6 +169,8 @@ int fanout_start(fanout_t **out, const synod_client_t *c, uv_loop_t *loop,
     opt.handshake.secret_key = c->identity_sk;
     opt.handshake.expected_peer_key = t[i].relay->key;
     opt.handshake.enrollment_code = t[i].enrollment_code;
+    /* Request sessions read nothing: the relay must not push to them. */
+    opt.handshake.requests_only = 1;
     opt.cb.on_ready = on_ready;
     opt.cb.on_frame = on_frame;
     opt.cb.on_close = on_close;

@@ -18,6 +18,7 @@ struct synod_handshake {
   Synod__V1__Role role;
   char *name;
   char *software;
+  int requests_only;
   char *enrollment_code; /* TLS client only; NULL for none */
   uint8_t secret_key[SYNOD_ED25519_SECRET_BYTES];
   uint8_t public_key[SYNOD_ED25519_PUBLIC_BYTES];
@@ -118,6 +119,7 @@ int synod_handshake_new(synod_handshake_t **out,
   hs->max_frame = cfg->max_frame ? cfg->max_frame : SYNOD_FRAME_DEFAULT_MAX;
   hs->name = dup_str(cfg->name);
   hs->software = dup_str(cfg->software);
+  hs->requests_only = cfg->requests_only ? 1 : 0;
   if (!hs->tls_server && cfg->enrollment_code && cfg->enrollment_code[0])
     hs->enrollment_code = dup_str(cfg->enrollment_code);
   if (!hs->name || !hs->software ||
@@ -195,6 +197,7 @@ int synod_handshake_start(
   h.role = hs->role;
   h.name = hs->name;
   h.software = hs->software;
+  h.requests_only = hs->requests_only;
   f.body_case = SYNOD__V1__FRAME__BODY_HELLO;
   f.hello = &h;
   if ((rc = enqueue(hs, &f)) != 0)
@@ -241,6 +244,7 @@ static int on_hello(synod_handshake_t *hs, const Synod__V1__Hello *h) {
                 "no common protocol version (this side speaks 1)");
   hs->peer.version = hi;
   hs->peer.role = h->role;
+  hs->peer.requests_only = h->requests_only ? 1 : 0;
   free(hs->peer.name);
   free(hs->peer.software);
   hs->peer.name = dup_str(h->name);

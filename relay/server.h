@@ -56,6 +56,7 @@ struct session {
   int64_t cursor;
   int fetching, fetch_again;
   uint64_t fetch_request; /* a Fetch to answer with the next Deliver */
+  int requests_only;      /* Hello.requests_only: nothing pushed */
   unsigned pending;       /* db ops that will call back into this session */
   session_rate_t *rate;   /* the account's submit rate, shared by its
                             * sessions on this process */

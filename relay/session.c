@@ -107,6 +107,9 @@ static void adopt(session_t *s) {
   s->peer = s->sp.peer;
   s->role = s->sp.role == SESSPROTO_RELAY ? SYNOD__V1__ROLE__ROLE_RELAY
                                           : SYNOD__V1__ROLE__ROLE_CLIENT;
+  const synod_handshake_peer_t *p = synod_conn_peer(s->conn);
+  s->requests_only =
+      s->role == SYNOD__V1__ROLE__ROLE_CLIENT && p && p->requests_only;
 }
 
 static void auth_done(void *data, int status, int64_t account_id) {
@@ -323,6 +326,11 @@ static void drain_done(void *data, int status, const store_rows_t *envs,
 /* Reads what waits for the account and sends what is not in flight. */
 static void session_kick(session_t *s) {
   if (!s || !s->conn || !s->account_id || !synod_conn_is_ready(s->conn))
+    return;
+  /* A requests-only session (a lookup, a send) is read for only when it
+   * asks: pushing to it would put messages in flight that it never
+   * acknowledges, to be sent again to the device that does read. */
+  if (s->requests_only && !s->fetch_request)
     return;
   if (s->fetching) {
     s->fetch_again = 1;

@@ -78,6 +78,7 @@ typedef struct synod_handshake_config {
    * on the client, ignored on the server. */
   const uint8_t *expected_peer_key;
   const char *enrollment_code; /* TLS client: Auth.enrollment_code, or NULL */
+  int requests_only;  /* client: Hello.requests_only (no pushed deliveries) */
   uint32_t max_frame; /* packing limit; 0 for SYNOD_FRAME_DEFAULT_MAX */
 } synod_handshake_config_t;
 
@@ -89,6 +90,7 @@ typedef struct synod_handshake_peer {
   char *software;        /* Hello.software ("" if empty) */
   char *enrollment_code; /* Auth.enrollment_code, NULL if absent or empty */
   char *relay_name;      /* TLS client: Ready.relay_name, else NULL */
+  int requests_only;     /* Hello.requests_only */
   uint32_t version;      /* negotiated version */
 } synod_handshake_peer_t;
 

@@ -252,6 +252,14 @@ static int run_until(tclient_t *c, const int *flag, int timeout_ms) {
 int tclient_connect(tclient_t **out, uint16_t port, const uint8_t relay_pk[32],
                     const char *user, const uint8_t sk[32], const char *code,
                     int timeout_ms) {
+  return tclient_connect_flags(out, port, relay_pk, user, sk, code, timeout_ms,
+                               0);
+}
+
+int tclient_connect_flags(tclient_t **out, uint16_t port,
+                          const uint8_t relay_pk[32], const char *user,
+                          const uint8_t sk[32], const char *code,
+                          int timeout_ms, unsigned flags) {
   *out = NULL;
   tclient_t *c = calloc(1, sizeof *c);
   if (!c)
@@ -272,6 +280,7 @@ int tclient_connect(tclient_t **out, uint16_t port, const uint8_t relay_pk[32],
     opt.handshake.secret_key = sk;
     opt.handshake.expected_peer_key = relay_pk;
     opt.handshake.enrollment_code = code;
+    opt.handshake.requests_only = (flags & TCLIENT_REQUESTS_ONLY) != 0;
     opt.cb.on_ready = on_ready;
     opt.cb.on_frame = on_frame;
     opt.cb.on_close = on_close;

@@ -38,6 +38,14 @@ int tclient_connect(tclient_t **out, uint16_t port, const uint8_t relay_pk[32],
                     const char *user, const uint8_t sk[32], const char *code,
                     int timeout_ms);
 
+/* tclient_connect with flags: TCLIENT_REQUESTS_ONLY sets Hello's
+ * requests_only (the relay pushes nothing; only a Fetch reads). */
+#define TCLIENT_REQUESTS_ONLY 1
+int tclient_connect_flags(tclient_t **out, uint16_t port,
+                          const uint8_t relay_pk[32], const char *user,
+                          const uint8_t sk[32], const char *code,
+                          int timeout_ms, unsigned flags);
+
 /* Closes and frees c (runs its loop until closed). NULL is a no-op. */
 void tclient_close(tclient_t *c);
 

@@ -12,6 +12,7 @@
 #include "fixture.h"
 #include "harness.h"
 #include "synod/crypto.h"
+#include "synod/wire.h"
 #include "tclient.h"
 #include "tusers.h"
 
@@ -117,6 +118,35 @@ static void test_offline_recipient(void) {
     held = tuser_q(b, "SELECT count(*) FROM inbox WHERE envelope IS NOT NULL");
   }
   CU_ASSERT_EQUAL(held, N);
+  /* A requests-only session of bob (what `synod lookup` opens) is pushed
+   * nothing; a Fetch on it is answered with what waits, in order. */
+  tclient_t *cr = NULL;
+  CU_ASSERT_EQUAL_FATAL(tclient_connect_flags(&cr, fixture_relay_port(b),
+                                              fixture_relay_public_key(b),
+                                              bob.id, bob.sk, NULL, T_MS,
+                                              TCLIENT_REQUESTS_ONLY),
+                        0);
+  tclient_run_for(cr, 1000);
+  size_t pushed = 0;
+  tclient_rx(cr, &pushed);
+  CU_ASSERT_EQUAL(pushed, 0);
+  Synod__V1__Frame ff = SYNOD__V1__FRAME__INIT, *ans = NULL;
+  Synod__V1__Fetch fetch = SYNOD__V1__FETCH__INIT;
+  ff.body_case = SYNOD__V1__FRAME__BODY_FETCH;
+  ff.fetch = &fetch;
+  CU_ASSERT_EQUAL(tclient_request(cr, &ff, &ans, T_MS), 0);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(ans);
+  CU_ASSERT_EQUAL_FATAL(ans->body_case, SYNOD__V1__FRAME__BODY_DELIVER);
+  CU_ASSERT_EQUAL(ans->deliver->n_envelopes, N);
+  for (size_t i = 0; i < ans->deliver->n_envelopes && i < N; i++)
+    CU_ASSERT_EQUAL(
+        memcmp(ans->deliver->envelopes[i]->message_id.data, ids[i], 16), 0);
+  synod_wire_free(ans);
+  tclient_run_for(cr, 300);
+  tclient_rx(cr, &pushed);
+  CU_ASSERT_EQUAL(pushed, N); /* the Fetch's answer only, no pushes after */
+  tclient_close(cr);
+  /* Not acknowledged there: the reading session gets them all. */
   cb = tuser_login(&bob);
   CU_ASSERT_EQUAL(tclient_wait_rx(cb, N, 1, T_MS), 0);
   size_t n;
