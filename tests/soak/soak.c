@@ -139,6 +139,7 @@ static stats_t st;
 static uint64_t rng, traffic_rng;
 static double rate = 4.0; /* new messages per second per user */
 static int sending = 1;
+static int self_check; /* --self-check: lose messages on purpose */
 static int64_t pg_start[1024], pg_end[1024];
 static size_t npg;
 static int64_t last_liveness;
@@ -866,6 +867,29 @@ static void fault(enum fault kind, int r, int peer, unsigned round) {
                  synod_err_name(rc));
 }
 
+/*
+ * --self-check: the soak's own test. relay-a's link to relay-b is cut,
+ * and what piles up meanwhile in relay-a's outbox for relay-b, every
+ * envelope of it already acknowledged to its sender, is deleted behind
+ * the relay's back: a relay losing acknowledged messages. The verdict
+ * must count them lost. Returns how many rows were deleted.
+ */
+static int64_t sabotage(unsigned round) {
+  proxy_cmd("block %d 4000", route_of[0][1]);
+  pump(3000);
+  char n[32] = "0";
+  int rc = fixture_pg_query(fixture_relay_pg(relays[0]),
+                            "WITH d AS (DELETE FROM outbox WHERE peer ="
+                            " 'relay-b' AND envelope IS NOT NULL RETURNING 1)"
+                            " SELECT count(*) FROM d",
+                            n, sizeof n);
+  pump(1500);
+  say("round %u: self-check: deleted %s acknowledged envelopes from"
+      " relay-a's outbox for relay-b%s",
+      round, n, rc ? " (query failed)" : "");
+  return rc ? 0 : strtoll(n, NULL, 10);
+}
+
 /* --- setup, drain, verdict ------------------------------------------------ */
 
 static int setup(uint64_t seed) {
@@ -940,7 +964,8 @@ static int64_t drain(void) {
         open++;
         (void)publish(&users[i]);
       }
-    if (open == 0 || now_ms() - t0 > DRAIN_MS)
+    /* The self-check's deleted messages never come: no need to wait. */
+    if (open == 0 || now_ms() - t0 > (self_check ? 15000 : DRAIN_MS))
       break;
     if (now_ms() - last_note >= 5000) {
       last_note = now_ms();
@@ -961,6 +986,9 @@ static void usage(void) {
           "  --time SECONDS  no new fault after this long (default 600)\n"
           "  --users N       users per relay (default 4, at most %d)\n"
           "  --rate R        new messages per second per user (default 4)\n"
+          "  --self-check    round 1 deletes acknowledged envelopes from an"
+          " outbox;\n"
+          "                  exit 0 only if the verdict reports them lost\n"
           "Needs the environment of tests/run.sh (SYNOD_TEST_PG_ADMIN,"
           " SYNOD_TEST_PG_DIR, SYNOD_PG_CTL).\n",
           MAX_USERS_PER_RELAY);
@@ -993,7 +1021,10 @@ int main(int argc, char **argv) {
       upr = v;
     else if (strcmp(argv[i], "--rate") == 0 && ok && v >= 1 && v <= 1000)
       rate = (double)v;
-    else {
+    else if (strcmp(argv[i], "--self-check") == 0) {
+      self_check = 1;
+      continue;
+    } else {
       usage();
       return 2;
     }
@@ -1029,6 +1060,7 @@ int main(int argc, char **argv) {
   /* The fault phase. */
   int64_t f0 = now_ms();
   unsigned round = 0;
+  int64_t sabotaged = 0;
   while (round < rounds && now_ms() - f0 < (int64_t)time_s * 1000) {
     round++;
     pump(500 + rnd(1000));
@@ -1037,7 +1069,10 @@ int main(int argc, char **argv) {
     enum fault kind = (enum fault)rnd(F_COUNT);
     int r = (int)rnd(NRELAYS);
     int peer = (r + 1 + (int)rnd(NRELAYS - 1)) % NRELAYS;
-    fault(kind, r, peer, round);
+    if (self_check && round == 1)
+      sabotaged = sabotage(round);
+    else
+      fault(kind, r, peer, round);
     pump(500 + rnd(1000));
   }
   int64_t fault_ms = now_ms() - f0;
@@ -1151,6 +1186,18 @@ int main(int argc, char **argv) {
   WHY(fixture_failed(fx) && wl == 0, "fixture failure");
 #undef WHY
   int failed = wl > 0;
+  if (self_check) {
+    /* The check passes when the loss caused was seen, as loss. */
+    int seen = sabotaged > 0 && lost > 0 && lost <= (size_t)sabotaged;
+    say("self-check: %lld envelopes deleted, %zu messages reported lost: %s",
+        (long long)sabotaged, lost,
+        seen ? "PASS (the soak detects a relay losing acknowledged messages)"
+             : "FAIL");
+    if (!seen)
+      fixture_fail(fx, "self-check: the loss caused was not reported");
+    fixture_free(fx);
+    return seen ? 0 : 1;
+  }
   if (failed)
     fixture_fail(fx, "soak failed: %s (seed %llu)", why,
                  (unsigned long long)seed);
