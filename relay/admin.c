@@ -424,7 +424,7 @@ static int user_prologue(const admin_cmd_t *cmd, int argc, char **argv,
 }
 
 int admin_user_add(const admin_cmd_t *cmd, int argc, char **argv) {
-  relay_config_t cfg;
+  relay_config_t cfg = {0}; /* user_prologue loads it when it returns -1 */
   PGconn *conn = NULL;
   const char *name;
   int rc = user_prologue(cmd, argc, argv, &cfg, &conn, &name);
@@ -526,7 +526,7 @@ int admin_user_enable(const admin_cmd_t *cmd, int argc, char **argv) {
  * operator's log says when the binding changed and from what.
  */
 int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
-  relay_config_t cfg;
+  relay_config_t cfg = {0}; /* user_prologue loads it when it returns -1 */
   PGconn *conn = NULL;
   const char *name;
   int rc = user_prologue(cmd, argc, argv, &cfg, &conn, &name);
