@@ -11,9 +11,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # CUnit and json-c for the suites, tmux to drive `synod chat`, clang and
   # its runtime for the libFuzzer targets, testssl.sh and jq (to read its
   # findings) for the TLS audit, clang-tidy, cppcheck and clang-format for
-  # the static checks.
+  # the static checks, valgrind for the leak check of the unit suites.
   pkgs+=(libcunit1-dev libjson-c-dev tmux clang libclang-rt-14-dev testssl.sh
-         jq clang-tidy cppcheck clang-format)
+         jq clang-tidy cppcheck clang-format valgrind)
 fi
 
 missing=()

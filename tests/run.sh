@@ -8,9 +8,11 @@
 #   4. runs every test through ctest;
 #   5. runs the fuzz targets for a short bounded time each (tests/fuzz/);
 #   6. runs the static checks: format, clang-tidy, cppcheck (tests/static/);
-#   7. stops PostgreSQL whatever happened, and exits non-zero on any failure.
+#   7. runs the unit suites under valgrind memcheck, built without
+#      sanitizers in build-valgrind/ (tests/static/valgrind.sh);
+#   8. stops PostgreSQL whatever happened, and exits non-zero on any failure.
 # Extra arguments are passed to ctest (e.g. tests/run.sh -R unit.frame);
-# with arguments, the fuzz and static stages are skipped.
+# with arguments, the fuzz, static and valgrind stages are skipped.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +56,7 @@ stage ctest bash -c 'cd "$1" && shift && ctest --output-on-failure --timeout 900
 if [[ $# -eq 0 ]]; then
   [[ -x "$top/tests/fuzz/regress.sh" ]] && stage fuzz "$top/tests/fuzz/regress.sh"
   [[ -x "$top/tests/static/check.sh" ]] && stage static "$top/tests/static/check.sh" "$build"
+  [[ -x "$top/tests/static/valgrind.sh" ]] && stage valgrind "$top/tests/static/valgrind.sh"
 fi
 echo "tests/run.sh: exit $status after $(( $(date +%s) - start )) s"
 exit "$status"
