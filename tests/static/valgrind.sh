@@ -20,12 +20,8 @@ jobs=${SYNOD_VALGRIND_JOBS:-2}
 # (none today: the slowest, unit.keyfile's scrypt vectors, takes about 30 s).
 declare -A skip=()
 # Single tests left out (SUITE:TEST), with the reason; the other tests of
-# the suite then run one process each.
-#   unit.conn:conn_not_reading: under memcheck the server never cuts the
-#     peer that does not read; the test's loop waits, idle, until its
-#     watchdog. It passes under ASan in ctest. To be understood (lib/conn.c
-#     pause deadline against a much slower peer).
-skip_tests=${SYNOD_VALGRIND_SKIP_TESTS-unit.conn:conn_not_reading}
+# the suite then run one process each. None today.
+skip_tests=${SYNOD_VALGRIND_SKIP_TESTS-}
 
 mkdir -p "$build"
 cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DSYNOD_WERROR=ON \
