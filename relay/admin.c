@@ -423,6 +423,36 @@ static int user_prologue(const admin_cmd_t *cmd, int argc, char **argv,
   return -1;
 }
 
+/* A fresh enrolment code for `user add` and `user reenroll`, and the
+ * parameters of the statement that stores it: $1 the account name, $2 the
+ * code's SHA-256 (binary), $3 its lifetime in milliseconds
+ * (enroll_code_ttl). Wipe it with synod_wipe() after use. */
+typedef struct new_code {
+  char code[ADMIN_ENROLL_CODE_TEXT];
+  uint8_t hash[SYNOD_SHA256_BYTES];
+  char ttl[24];
+  const char *params[3];
+  int lengths[3], formats[3];
+} new_code_t;
+
+static int new_code(const admin_cmd_t *cmd, const relay_config_t *cfg,
+                    const char *name, new_code_t *nc) {
+  memset(nc, 0, sizeof *nc);
+  if (admin_enroll_code_new(nc->code) != 0 ||
+      admin_enroll_code_hash(nc->hash, nc->code, strlen(nc->code)) != 0) {
+    errorf(cmd, "cannot make an enrolment code: %s",
+           synod_strerror(SYNOD_ECRYPTO));
+    return -1;
+  }
+  snprintf(nc->ttl, sizeof nc->ttl, "%" PRIu64, cfg->enroll_code_ttl_ms);
+  nc->params[0] = name;
+  nc->params[1] = (const char *)nc->hash;
+  nc->params[2] = nc->ttl;
+  nc->lengths[1] = (int)sizeof nc->hash;
+  nc->formats[1] = 1;
+  return 0;
+}
+
 int admin_user_add(const admin_cmd_t *cmd, int argc, char **argv) {
   relay_config_t cfg = {0}; /* user_prologue loads it when it returns -1 */
   PGconn *conn = NULL;
@@ -432,28 +462,18 @@ int admin_user_add(const admin_cmd_t *cmd, int argc, char **argv) {
     return rc;
 
   int status = ADMIN_EXIT_FAIL;
-  char code[ADMIN_ENROLL_CODE_TEXT];
-  uint8_t hash[SYNOD_SHA256_BYTES];
-  if (admin_enroll_code_new(code) != 0 ||
-      admin_enroll_code_hash(hash, code, strlen(code)) != 0) {
-    errorf(cmd, "cannot make an enrolment code: %s",
-           synod_strerror(SYNOD_ECRYPTO));
+  new_code_t nc;
+  if (new_code(cmd, &cfg, name, &nc) != 0)
     goto out;
-  }
-  char ttl[24];
-  snprintf(ttl, sizeof ttl, "%" PRIu64, cfg.enroll_code_ttl_ms);
-  const char *params[3] = {name, (const char *)hash, ttl};
-  int lengths[3] = {0, (int)sizeof hash, 0};
-  int formats[3] = {0, 1, 0};
   PGresult *r = PQexecParams(
       conn,
       "INSERT INTO accounts (name, enroll_code_hash, enroll_code_expires)"
       " VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond')"
       " RETURNING " CODE_EXPIRY_TEXT,
-      3, NULL, params, lengths, formats, 0);
+      3, NULL, nc.params, nc.lengths, nc.formats, 0);
   if (PQresultStatus(r) == PGRES_TUPLES_OK) {
     printf("added %s@%s\n", name, cfg.name);
-    printf("enrolment code: %s\n", code);
+    printf("enrolment code: %s\n", nc.code);
     printf("valid until: %s\n", PQgetvalue(r, 0, 0));
     printf("Give the code to the user over a channel you trust; it works "
            "once, for the\nfirst device that enrols before it expires, and "
@@ -468,7 +488,7 @@ int admin_user_add(const admin_cmd_t *cmd, int argc, char **argv) {
   }
   PQclear(r);
 out:
-  synod_wipe(code, sizeof code);
+  synod_wipe(&nc, sizeof nc);
   PQfinish(conn);
   config_free(&cfg);
   return status;
@@ -534,19 +554,9 @@ int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
     return rc;
 
   int status = ADMIN_EXIT_FAIL;
-  char code[ADMIN_ENROLL_CODE_TEXT];
-  uint8_t hash[SYNOD_SHA256_BYTES];
-  if (admin_enroll_code_new(code) != 0 ||
-      admin_enroll_code_hash(hash, code, strlen(code)) != 0) {
-    errorf(cmd, "cannot make an enrolment code: %s",
-           synod_strerror(SYNOD_ECRYPTO));
+  new_code_t nc;
+  if (new_code(cmd, &cfg, name, &nc) != 0)
     goto out;
-  }
-  char ttl[24];
-  snprintf(ttl, sizeof ttl, "%" PRIu64, cfg.enroll_code_ttl_ms);
-  const char *params[3] = {name, (const char *)hash, ttl};
-  int lengths[3] = {0, (int)sizeof hash, 0};
-  int formats[3] = {0, 1, 0};
   /* The old key is read in the same statement, under the row lock the
    * UPDATE takes, so the log names the binding that was really cleared. */
   PGresult *r = PQexecParams(
@@ -562,7 +572,7 @@ int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
       " SELECT coalesce(encode(old, 'hex'), ''), disabled,"
       " pg_notify('" SERVER_ACCOUNTS_CHANNEL "', name), " CODE_EXPIRY_TEXT
       " FROM u",
-      3, NULL, params, lengths, formats, 0);
+      3, NULL, nc.params, nc.lengths, nc.formats, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
     report_pg(cmd, "cannot re-enrol the user", r);
   } else if (PQntuples(r) == 0) {
@@ -577,7 +587,7 @@ int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
     printf("re-enrolled %s@%s: %s\n", name, cfg.name,
            *old ? "its identity key is unbound and can no longer log in"
                 : "it had no identity key bound yet");
-    printf("enrolment code: %s\n", code);
+    printf("enrolment code: %s\n", nc.code);
     printf("valid until: %s\n", PQgetvalue(r, 0, 3));
     printf("Give the code to the user over a channel you trust, after "
            "checking it is\nthem: it works once, for the first key that "
@@ -591,7 +601,7 @@ int admin_user_reenroll(const admin_cmd_t *cmd, int argc, char **argv) {
   }
   PQclear(r);
 out:
-  synod_wipe(code, sizeof code);
+  synod_wipe(&nc, sizeof nc);
   PQfinish(conn);
   config_free(&cfg);
   return status;
