@@ -281,14 +281,16 @@ static int get_pass(char *buf, size_t *len, bool confirm) {
   return 0;
 }
 
-static synod_client_t *open_profile(const common_t *o) {
-  char pass[PASS_MAX];
-  size_t len = 0;
-  if (get_pass(pass, &len, false) != 0)
+/* Asks for the passphrase and opens the profile; on failure says why and
+ * returns NULL. The passphrase stays in pass[0..*len) for a command that
+ * re-seals keys with it (the caller wipes it), whatever the outcome. */
+static synod_client_t *open_profile_pass(const common_t *o, char pass[PASS_MAX],
+                                         size_t *len) {
+  *len = 0;
+  if (get_pass(pass, len, false) != 0)
     return NULL;
   synod_client_t *c = NULL;
-  int rc = synod_client_open(&c, o->home, pass, len);
-  synod_wipe(pass, sizeof pass);
+  int rc = synod_client_open(&c, o->home, pass, *len);
   if (rc != 0) {
     const char *why = rc == SYNOD_EDECRYPT  ? "wrong passphrase, or the key "
                                               "file was altered"
@@ -304,6 +306,14 @@ static synod_client_t *open_profile(const common_t *o) {
             o->home ? o->home : "(default)", why);
     return NULL;
   }
+  return c;
+}
+
+static synod_client_t *open_profile(const common_t *o) {
+  char pass[PASS_MAX];
+  size_t len;
+  synod_client_t *c = open_profile_pass(o, pass, &len);
+  synod_wipe(pass, sizeof pass);
   return c;
 }
 
@@ -1633,20 +1643,13 @@ static int cmd_keys_rotate(const cmd_t *cmd, int argc, char **argv) {
   }
   /* One passphrase for both: it opens the profile and re-seals its keys. */
   char pass[PASS_MAX];
-  size_t plen = 0;
-  if (get_pass(pass, &plen, false) != 0)
-    return EXIT_FAIL;
-  synod_client_t *c = NULL;
-  int lrc = synod_client_open(&c, o.home, pass, plen);
-  if (lrc != 0) {
+  size_t plen;
+  synod_client_t *c = open_profile_pass(&o, pass, &plen);
+  if (!c) {
     synod_wipe(pass, sizeof pass);
-    fprintf(stderr, "synod keys rotate: cannot open the profile %s: %s\n",
-            o.home ? o.home : "(default)",
-            lrc == SYNOD_EDECRYPT ? "wrong passphrase, or the key file was "
-                                    "altered"
-                                  : synod_strerror(lrc));
     return EXIT_FAIL;
   }
+  int lrc;
   uint8_t old[SYNOD_X25519_BYTES], now[SYNOD_X25519_BYTES];
   synod_client_device_key(c, old);
   lrc = synod_client_rotate_device_key(c, pass, plen, NULL);
@@ -1716,20 +1719,13 @@ static int cmd_keys_reset(const cmd_t *cmd, int argc, char **argv) {
   }
   /* One passphrase for both: it opens the profile and seals the new keys. */
   char pass[PASS_MAX];
-  size_t plen = 0;
-  if (get_pass(pass, &plen, false) != 0)
-    return EXIT_FAIL;
-  synod_client_t *c = NULL;
-  int lrc = synod_client_open(&c, o.home, pass, plen);
-  if (lrc != 0) {
+  size_t plen;
+  synod_client_t *c = open_profile_pass(&o, pass, &plen);
+  if (!c) {
     synod_wipe(pass, sizeof pass);
-    fprintf(stderr, "synod keys reset: cannot open the profile %s: %s\n",
-            o.home ? o.home : "(default)",
-            lrc == SYNOD_EDECRYPT ? "wrong passphrase, or the key file was "
-                                    "altered"
-                                  : synod_strerror(lrc));
     return EXIT_FAIL;
   }
+  int lrc;
   synod_reset_result_t res;
   lrc = synod_client_reset_keys(c, o.code, pass, plen, NULL, &o.net, &res);
   synod_wipe(pass, sizeof pass);
