@@ -41,6 +41,7 @@
 
 #include "fixture.h"
 #include "harness.h"
+#include "rawtls.h"
 #include "synod/frame.h"
 #include "synod/handshake.h"
 #include "synod/tls.h"
@@ -53,12 +54,6 @@
 #define CEILING_BYTES (32u * 1024u * 1024u)
 #define CEILING_TEXT  "32MiB"
 #define MAX_SAMPLES   4096
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double now_msf(void) {
   struct timespec ts;
@@ -107,191 +102,15 @@ static int log_count(fixture_relay_t *r, const char *needle) {
  * CUnit assertion in here (they are not thread-safe): failures are
  * returned and counted. */
 
-typedef struct raw {
-  int fd;
-  synod_tls_ctx_t *ctx;
-  synod_tls_t *tls;
-  synod_handshake_t *hs;
-  synod_frame_decoder_t dec;
-  uint8_t pt[16384];
-  size_t ptlen, ptoff;
-  int eof;
-} raw_t;
-
-static void raw_init(raw_t *r) {
-  memset(r, 0, sizeof *r);
-  r->fd = -1;
-}
-
-static void raw_free(raw_t *r) {
-  if (r->fd >= 0)
-    close(r->fd);
-  r->fd = -1;
-  synod_handshake_free(r->hs);
-  synod_tls_free(r->tls);
-  synod_tls_ctx_free(r->ctx);
-  synod_frame_decoder_free(&r->dec);
-  r->hs = NULL;
-  r->tls = NULL;
-  r->ctx = NULL;
-}
-
-/* A TCP connection to the relay; rcvbuf > 0 shrinks our receive buffer
- * first (so a peer that does not read stops the relay's sending soon). */
-static int raw_tcp(raw_t *r, uint16_t port, int rcvbuf) {
-  raw_init(r);
-  if (synod_frame_decoder_init(&r->dec, SYNOD_FRAME_HARD_MAX) != 0)
-    return SYNOD_EINVAL;
-  r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (r->fd < 0)
-    return SYNOD_EIO;
-  if (rcvbuf > 0)
-    (void)setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(r->fd, (const struct sockaddr *)&sa, sizeof sa) != 0)
-    return SYNOD_EIO;
-  return 0;
-}
-
-/* Writes all of p, waiting for room up to the deadline. */
-static int send_all(int fd, const uint8_t *p, size_t n, int64_t until) {
-  while (n > 0) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w > 0) {
-      p += w;
-      n -= (size_t)w;
-      continue;
-    }
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int64_t left = until - now_ms();
-      if (left <= 0)
-        return SYNOD_ETIMEDOUT;
-      struct pollfd pf = {.fd = fd, .events = POLLOUT};
-      (void)poll(&pf, 1, (int)left);
-      continue;
-    }
-    return SYNOD_ECLOSED;
-  }
-  return 0;
-}
-
-static int raw_flush(raw_t *r) {
-  uint8_t buf[16384];
-  while (synod_tls_pending(r->tls) > 0) {
-    size_t n = 0;
-    if (synod_tls_take(r->tls, buf, sizeof buf, &n) != 0)
-      return SYNOD_ETLS;
-    if (n == 0)
-      break;
-    int rc = send_all(r->fd, buf, n, now_ms() + T_MS);
-    if (rc != 0)
-      return rc;
-  }
-  return 0;
-}
-
-/* Bytes from the socket into the engine, waiting until the deadline: 0,
- * SYNOD_ECLOSED (end of stream or reset), SYNOD_ETIMEDOUT. */
-static int raw_recv(raw_t *r, int64_t until) {
-  for (;;) {
-    int64_t left = until - now_ms();
-    struct pollfd p = {.fd = r->fd, .events = POLLIN};
-    int n = poll(&p, 1, left > 0 ? (int)left : 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return SYNOD_ETIMEDOUT;
-    uint8_t buf[16384];
-    ssize_t got = recv(r->fd, buf, sizeof buf, 0);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got <= 0) {
-      r->eof = 1;
-      return SYNOD_ECLOSED;
-    }
-    if (r->tls && synod_tls_feed(r->tls, buf, (size_t)got) != 0)
-      return SYNOD_ETLS;
-    return 0;
-  }
-}
-
-static int raw_tls(raw_t *r, uint16_t port, int rcvbuf) {
-  int rc = raw_tcp(r, port, rcvbuf);
-  if (rc == 0)
-    rc = synod_tls_ctx_new_client(&r->ctx, NULL);
-  if (rc == 0)
-    rc = synod_tls_new(&r->tls, r->ctx);
-  int64_t until = now_ms() + T_MS;
-  while (rc == 0) {
-    int h = synod_tls_handshake(r->tls);
-    rc = raw_flush(r);
-    if (h < 0)
-      return h;
-    if (rc != 0 || h == 1)
-      break;
-    rc = raw_recv(r, until);
-  }
-  return rc;
-}
-
-static int raw_write(raw_t *r, const uint8_t *data, size_t len) {
-  int rc = synod_tls_write(r->tls, data, len);
-  return rc != 0 ? rc : raw_flush(r);
-}
-
-/* The next frame within ms: 0 with *out, SYNOD_ECLOSED, SYNOD_ETIMEDOUT. */
-static int raw_frame(raw_t *r, Synod__V1__Frame **out, int ms) {
-  *out = NULL;
-  int64_t until = now_ms() + ms;
-  for (;;) {
-    while (r->ptoff < r->ptlen) {
-      size_t used = 0, blen = 0;
-      uint8_t *body = NULL;
-      int d = synod_frame_decoder_feed(
-          &r->dec, r->pt + r->ptoff, r->ptlen - r->ptoff, &used, &body, &blen);
-      if (d < 0)
-        return d;
-      r->ptoff += used;
-      if (d == 1) {
-        int rc = synod_wire_unpack(body, blen, out);
-        free(body);
-        return rc;
-      }
-    }
-    r->ptoff = r->ptlen = 0;
-    size_t n = 0;
-    int rc = synod_tls_read(r->tls, r->pt, sizeof r->pt, &n);
-    if (rc == SYNOD_ECLOSED)
-      r->eof = 1;
-    if (rc != 0)
-      return rc;
-    if (n > 0) {
-      r->ptlen = n;
-      continue;
-    }
-    if (r->eof)
-      return SYNOD_ECLOSED;
-    rc = raw_recv(r, until);
-    if (rc != 0 && rc != SYNOD_ECLOSED)
-      return rc;
-  }
-}
-
 /*
  * Reads until the relay closes, within ms: 0 when it did, having seen a
  * connection Error (*code, 0 if none) on the way; SYNOD_ETIMEDOUT.
  */
 static int raw_until_closed(raw_t *r, int *code, int ms) {
-  int64_t until = now_ms() + ms;
+  int64_t until = raw_now_ms() + ms;
   *code = 0;
   for (;;) {
-    int left = (int)(until - now_ms());
+    int left = (int)(until - raw_now_ms());
     if (!r->tls) {
       int rc = raw_recv(r, until);
       if (rc == 0)
@@ -310,17 +129,6 @@ static int raw_until_closed(raw_t *r, int *code, int ms) {
       return rc;
     return 0; /* end of stream, reset, or TLS failing after close_notify */
   }
-}
-
-static int raw_hs_flush(raw_t *r) {
-  uint8_t *buf;
-  size_t len;
-  int rc = 0;
-  while (rc == 0 && synod_handshake_take(r->hs, &buf, &len) == 1) {
-    rc = raw_write(r, buf, len);
-    free(buf);
-  }
-  return rc;
 }
 
 /* An authenticated client session as user u (enrolling with its code). */
@@ -343,13 +151,13 @@ static int raw_session(raw_t *r, const tuser_t *u, int rcvbuf) {
     rc = synod_tls_exporter(r->tls, exporter);
   if (rc == 0)
     rc = synod_handshake_start(r->hs, exporter);
-  int64_t until = now_ms() + T_MS;
+  int64_t until = raw_now_ms() + T_MS;
   while (rc == 0) {
     rc = raw_hs_flush(r);
     if (rc != 0 || synod_handshake_state(r->hs) == SYNOD_HS_READY)
       break;
     Synod__V1__Frame *f;
-    int left = (int)(until - now_ms());
+    int left = (int)(until - raw_now_ms());
     rc = raw_frame(r, &f, left > 0 ? left : 0);
     if (rc != 0)
       break;
@@ -541,10 +349,10 @@ static void run_attack(attack_t *a, honest_t *h, int limit_ms, size_t ceiling) {
   a->h = h;
 
   pthread_t t;
-  int64_t t0 = now_ms();
+  int64_t t0 = raw_now_ms();
   CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, attack_main, a), 0);
   while (!atomic_load(&a->done)) {
-    if (now_ms() - t0 > limit_ms)
+    if (raw_now_ms() - t0 > limit_ms)
       atomic_store(&a->stop, 1);
     double r = honest_rtt(h);
     if (r < 0)
@@ -557,7 +365,7 @@ static void run_attack(attack_t *a, honest_t *h, int limit_ms, size_t ceiling) {
     sleep_ms(50);
   }
   pthread_join(t, NULL);
-  m->took_ms = now_ms() - t0;
+  m->took_ms = raw_now_ms() - t0;
   long kib = rss_kib(pid);
   if (kib > m->rss_peak)
     m->rss_peak = kib;
@@ -612,7 +420,7 @@ static void slow_hello(attack_t *a) {
   for (int i = 0; i < SLOW_CONNS; i++)
     if (raw_tcp(&r[i], fixture_relay_port(a->h->relay), 0) != 0)
       a->failures++;
-  int64_t t0 = now_ms();
+  int64_t t0 = raw_now_ms();
   int open = SLOW_CONNS;
   for (size_t sent = 0; sent < hlen && open > 0 && !atomic_load(&a->stop);
        sent++) {
@@ -623,7 +431,7 @@ static void slow_hello(attack_t *a) {
       ssize_t got = recv(r[i].fd, buf, sizeof buf, MSG_DONTWAIT);
       ssize_t w = got == 0 ? -1 : send(r[i].fd, hello + sent, 1, MSG_NOSIGNAL);
       if (got == 0 || w < 0) {
-        closed_at[i] = (int)(now_ms() - t0) + 1;
+        closed_at[i] = (int)(raw_now_ms() - t0) + 1;
         open--;
       }
     }
@@ -661,7 +469,7 @@ static void slow_frame(attack_t *a) {
     a->failures++;
     flen = 0;
   }
-  int64_t t0 = now_ms();
+  int64_t t0 = raw_now_ms();
   int open = SLOW_CONNS;
   for (size_t sent = 0; sent < flen && open > 0 && !atomic_load(&a->stop);
        sent++) {
@@ -673,7 +481,7 @@ static void slow_frame(attack_t *a) {
       if (got > 0 && synod_tls_feed(r[i].tls, buf, (size_t)got) != 0)
         got = 0;
       if (got == 0 || r[i].eof || raw_write(&r[i], frame + sent, 1) != 0) {
-        s->closed_at[i] = (int)(now_ms() - t0) + 1;
+        s->closed_at[i] = (int)(raw_now_ms() - t0) + 1;
         open--;
         continue;
       }
@@ -682,7 +490,7 @@ static void slow_frame(attack_t *a) {
         int code = 0;
         if (raw_until_closed(&r[i], &code, 3000) == 0) {
           s->code[i] = code;
-          s->closed_at[i] = (int)(now_ms() - t0) + 1;
+          s->closed_at[i] = (int)(raw_now_ms() - t0) + 1;
           open--;
         }
       }
@@ -779,8 +587,8 @@ static void nonreader(attack_t *a) {
   /* 512 Pings to a TLS write: about 8 KiB of plaintext. */
   uint8_t batch[512 * 32];
   size_t blen = 0;
-  int64_t t0 = now_ms();
-  while (!atomic_load(&a->stop) && now_ms() - t0 < 30000) {
+  int64_t t0 = raw_now_ms();
+  while (!atomic_load(&a->stop) && raw_now_ms() - t0 < 30000) {
     blen = 0;
     for (int i = 0; i < 512; i++) {
       uint8_t *p;
@@ -802,14 +610,14 @@ static void nonreader(attack_t *a) {
     int rc = 0;
     while (rc == 0 && synod_tls_pending(r.tls) > 0 &&
            synod_tls_take(r.tls, ct, sizeof ct, &ctlen) == 0 && ctlen > 0)
-      rc = send_all(r.fd, ct, ctlen, now_ms() + 500);
+      rc = raw_send_all(&r, ct, ctlen, raw_now_ms() + 500);
     if (rc == SYNOD_ECLOSED) {
       n->closed = 1;
       break;
     }
     /* SYNOD_ETIMEDOUT: the relay stopped reading us; keep pushing. */
   }
-  n->closed_after = now_ms() - t0;
+  n->closed_after = raw_now_ms() - t0;
   snprintf(a->note, sizeof a->note,
            "one session sent %" PRIu64 " Pings without reading; %s after "
            "%" PRId64 " ms",
@@ -830,9 +638,9 @@ static void test_never_reads(void) {
   run_attack(&a, &h, 40000, CEILING_BYTES);
   CU_ASSERT(n->closed);
   /* The relay says why in its log. */
-  int64_t until = now_ms() + 5000;
+  int64_t until = raw_now_ms() + 5000;
   while (log_count(h.relay, "peer is not reading") == before &&
-         now_ms() < until)
+         raw_now_ms() < until)
     sleep_ms(100);
   CU_ASSERT(log_count(h.relay, "peer is not reading") > before);
   CU_ASSERT(log_count(h.relay, "error=ELIMIT") > 0);
@@ -868,7 +676,7 @@ static void flood(attack_t *a) {
   static int fds[FLOOD_CONNS];
   static char gone[FLOOD_CONNS];
   memset(gone, 0, sizeof gone);
-  int64_t t0 = now_ms();
+  int64_t t0 = raw_now_ms();
   for (int i = 0; i < FLOOD_CONNS; i++) {
     raw_t r;
     if (raw_tcp(&r, fixture_relay_port(a->h->relay), 0) != 0) {
@@ -881,10 +689,10 @@ static void flood(attack_t *a) {
     r.fd = -1;
     raw_free(&r);
   }
-  f->opened_ms = now_ms() - t0;
+  f->opened_ms = raw_now_ms() - t0;
   /* Until all but those the relay may keep are gone, or 4 s (well before
    * the 10 s handshake timeout closes the rest). */
-  int64_t until = now_ms() + 4000;
+  int64_t until = raw_now_ms() + 4000;
   for (;;) {
     f->refused = f->held = 0;
     for (int i = 0; i < FLOOD_CONNS; i++) {
@@ -901,11 +709,11 @@ static void flood(attack_t *a) {
       else
         f->held++;
     }
-    if (f->held <= FLOOD_KEPT || now_ms() > until)
+    if (f->held <= FLOOD_KEPT || raw_now_ms() > until)
       break;
     sleep_ms(100);
   }
-  f->refused_ms = now_ms() - t0;
+  f->refused_ms = raw_now_ms() - t0;
   /* The relay full, for the honest session to be measured meanwhile. */
   sleep_ms(2000);
   for (int i = 0; i < FLOOD_CONNS; i++)
@@ -1368,12 +1176,12 @@ static void million(attack_t *a) {
   uint8_t *plain = malloc(BATCH * (tlen + 16));
   uint8_t *ct = malloc(BATCH * (tlen + 16) + 4096);
   size_t ctlen = 0, ctoff = 0;
-  int64_t t0 = now_ms(), deadline = t0 + (int64_t)m->seconds * 1000;
+  int64_t t0 = raw_now_ms(), deadline = t0 + (int64_t)m->seconds * 1000;
   int rc = 0;
   while (rc == 0 && plain && ct && !atomic_load(&a->stop)) {
-    int sending = m->sent < MILLION && now_ms() < deadline;
+    int sending = m->sent < MILLION && raw_now_ms() < deadline;
     if (!sending && ctoff == ctlen) {
-      if (m->answered == m->sent || now_ms() > deadline + 20000)
+      if (m->answered == m->sent || raw_now_ms() > deadline + 20000)
         break;
     }
     if (sending && ctoff == ctlen) {
@@ -1426,9 +1234,9 @@ static void million(attack_t *a) {
         rc = count_answers(&r, m);
     }
     if (!sending && m->send_ms == 0)
-      m->send_ms = now_ms() - t0;
+      m->send_ms = raw_now_ms() - t0;
   }
-  m->total_ms = now_ms() - t0;
+  m->total_ms = raw_now_ms() - t0;
   if (rc != 0) {
     fprintf(stderr, "million: the session ended: %s\n", synod_err_name(rc));
     a->failures++;

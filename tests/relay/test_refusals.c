@@ -28,6 +28,7 @@
 
 #include "fixture.h"
 #include "harness.h"
+#include "rawtls.h"
 #include "synod/crypto.h"
 #include "synod/frame.h"
 #include "synod/handshake.h"
@@ -38,12 +39,6 @@
 #include "tusers.h"
 
 #define T_MS 10000
-
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -145,185 +140,13 @@ static void finish(fixture_t *fx) {
  * A blocking socket; with TLS, the engine is pumped by hand. Every wait
  * has a deadline. */
 
-typedef struct raw {
-  int fd;
-  synod_tls_ctx_t *ctx;
-  synod_tls_t *tls;
-  synod_handshake_t *hs;
-  synod_frame_decoder_t dec;
-  uint8_t pt[16384]; /* plaintext read from TLS, not yet decoded */
-  size_t ptlen, ptoff;
-  int eof;
-} raw_t;
-
-static int raw_tcp(raw_t *r, uint16_t port) {
-  memset(r, 0, sizeof *r);
-  r->fd = -1;
-  if (synod_frame_decoder_init(&r->dec, SYNOD_FRAME_HARD_MAX) != 0)
-    return SYNOD_EINVAL;
-  r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (r->fd < 0)
-    return SYNOD_EIO;
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(r->fd, (const struct sockaddr *)&sa, sizeof sa) != 0)
-    return SYNOD_EIO;
-  return 0;
-}
-
-static void raw_free(raw_t *r) {
-  if (r->fd >= 0)
-    close(r->fd);
-  r->fd = -1;
-  synod_handshake_free(r->hs);
-  synod_tls_free(r->tls);
-  synod_tls_ctx_free(r->ctx);
-  synod_frame_decoder_free(&r->dec);
-  r->hs = NULL;
-  r->tls = NULL;
-  r->ctx = NULL;
-}
-
-static int raw_send_bytes(raw_t *r, const uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = send(r->fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return SYNOD_EIO;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Sends the ciphertext the engine has ready. */
-static int raw_flush(raw_t *r) {
-  uint8_t buf[16384];
-  while (synod_tls_pending(r->tls) > 0) {
-    size_t n = 0;
-    if (synod_tls_take(r->tls, buf, sizeof buf, &n) != 0)
-      return SYNOD_ETLS;
-    if (n == 0)
-      break;
-    int rc = raw_send_bytes(r, buf, n);
-    if (rc != 0)
-      return rc;
-  }
-  return 0;
-}
-
-/* Waits until the deadline for bytes from the socket and hands them to the
- * engine (without TLS, drops them). 0, SYNOD_ECLOSED at end of stream or
- * reset, SYNOD_ETIMEDOUT. */
-static int raw_recv(raw_t *r, int64_t until) {
-  for (;;) {
-    int64_t left = until - now_ms();
-    struct pollfd p = {.fd = r->fd, .events = POLLIN};
-    int n = poll(&p, 1, left > 0 ? (int)left : 0);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return SYNOD_ETIMEDOUT;
-    uint8_t buf[16384];
-    ssize_t got = recv(r->fd, buf, sizeof buf, 0);
-    if (got < 0 && errno == EINTR)
-      continue;
-    if (got <= 0) {
-      r->eof = 1;
-      return SYNOD_ECLOSED;
-    }
-    if (r->tls && synod_tls_feed(r->tls, buf, (size_t)got) != 0)
-      return SYNOD_ETLS;
-    return 0;
-  }
-}
-
-/* TCP and a TLS 1.3 handshake with ALPN synod/1, nothing more. */
-static int raw_tls(raw_t *r, uint16_t port) {
-  int rc = raw_tcp(r, port);
-  if (rc == 0)
-    rc = synod_tls_ctx_new_client(&r->ctx, NULL);
-  if (rc == 0)
-    rc = synod_tls_new(&r->tls, r->ctx);
-  int64_t until = now_ms() + T_MS;
-  while (rc == 0) {
-    int h = synod_tls_handshake(r->tls);
-    rc = raw_flush(r);
-    if (h < 0)
-      return h;
-    if (rc != 0 || h == 1)
-      break;
-    rc = raw_recv(r, until);
-  }
-  return rc;
-}
-
-/* Plaintext into the TLS connection, as is. */
-static int raw_write(raw_t *r, const uint8_t *data, size_t len) {
-  int rc = synod_tls_write(r->tls, data, len);
-  return rc != 0 ? rc : raw_flush(r);
-}
-
-static int raw_send_frame(raw_t *r, const Synod__V1__Frame *f) {
-  uint8_t *buf = NULL;
-  size_t len = 0;
-  int rc = synod_wire_pack(f, SYNOD_FRAME_HARD_MAX, &buf, &len);
-  if (rc == 0)
-    rc = raw_write(r, buf, len);
-  free(buf);
-  return rc;
-}
-
-/* The next frame from the relay within ms: 0 with *out (free it with
- * synod_wire_free), SYNOD_ECLOSED once the relay closed, SYNOD_ETIMEDOUT. */
-static int raw_frame(raw_t *r, Synod__V1__Frame **out, int ms) {
-  *out = NULL;
-  int64_t until = now_ms() + ms;
-  for (;;) {
-    while (r->ptoff < r->ptlen) {
-      size_t used = 0, blen = 0;
-      uint8_t *body = NULL;
-      int d = synod_frame_decoder_feed(
-          &r->dec, r->pt + r->ptoff, r->ptlen - r->ptoff, &used, &body, &blen);
-      if (d < 0)
-        return d;
-      r->ptoff += used;
-      if (d == 1) {
-        int rc = synod_wire_unpack(body, blen, out);
-        free(body);
-        return rc;
-      }
-    }
-    r->ptoff = r->ptlen = 0;
-    size_t n = 0;
-    int rc = synod_tls_read(r->tls, r->pt, sizeof r->pt, &n);
-    if (rc == SYNOD_ECLOSED)
-      r->eof = 1;
-    if (rc != 0)
-      return rc;
-    if (n > 0) {
-      r->ptlen = n;
-      continue;
-    }
-    if (r->eof)
-      return SYNOD_ECLOSED;
-    rc = raw_recv(r, until);
-    if (rc != 0 && rc != SYNOD_ECLOSED)
-      return rc; /* at EOF, read what was fed before it once more */
-  }
-}
-
 /* Waits for an Error frame, skipping anything else: 0 with its code (a
  * negative SYNOD_E*) and request id, or SYNOD_ECLOSED / SYNOD_ETIMEDOUT. */
 static int raw_error(raw_t *r, int *code, uint64_t *request_id, int ms) {
-  int64_t until = now_ms() + ms;
+  int64_t until = raw_now_ms() + ms;
   for (;;) {
     Synod__V1__Frame *f;
-    int left = (int)(until - now_ms());
+    int left = (int)(until - raw_now_ms());
     int rc = raw_frame(r, &f, left > 0 ? left : 0);
     if (rc != 0)
       return rc;
@@ -343,12 +166,12 @@ static int raw_error(raw_t *r, int *code, uint64_t *request_id, int ms) {
  * stream or reset), dropping whatever it sends meanwhile: 0 or
  * SYNOD_ETIMEDOUT. */
 static int raw_closed(raw_t *r, int ms) {
-  int64_t until = now_ms() + ms;
+  int64_t until = raw_now_ms() + ms;
   for (;;) {
     int rc;
     if (r->tls) {
       Synod__V1__Frame *f = NULL;
-      int left = (int)(until - now_ms());
+      int left = (int)(until - raw_now_ms());
       rc = raw_frame(r, &f, left > 0 ? left : 0);
       synod_wire_free(f);
       if (rc == 0)
@@ -384,18 +207,6 @@ static void expect_error_and_close_(raw_t *r, int code, int line) {
 #define expect_error_and_close(r, code)                                        \
   expect_error_and_close_((r), (code), __LINE__)
 
-/* Takes the frames the handshake machine queued and sends them. */
-static int raw_hs_flush(raw_t *r) {
-  uint8_t *buf;
-  size_t len;
-  int rc = 0;
-  while (rc == 0 && synod_handshake_take(r->hs, &buf, &len) == 1) {
-    rc = raw_write(r, buf, len);
-    free(buf);
-  }
-  return rc;
-}
-
 /*
  * A whole session handshake over raw TLS, as role with name and key sk
  * (and enrolment code), expecting the relay key relay_pk: 0 once ready,
@@ -404,7 +215,7 @@ static int raw_hs_flush(raw_t *r) {
 static int raw_session(raw_t *r, fixture_relay_t *relay, Synod__V1__Role role,
                        const char *name, const uint8_t sk[32],
                        const char *code) {
-  int rc = raw_tls(r, fixture_relay_port(relay));
+  int rc = raw_tls(r, fixture_relay_port(relay), 0);
   if (rc != 0)
     return rc;
   synod_handshake_config_t cfg;
@@ -421,13 +232,13 @@ static int raw_session(raw_t *r, fixture_relay_t *relay, Synod__V1__Role role,
     rc = synod_tls_exporter(r->tls, exporter);
   if (rc == 0)
     rc = synod_handshake_start(r->hs, exporter);
-  int64_t until = now_ms() + T_MS;
+  int64_t until = raw_now_ms() + T_MS;
   while (rc == 0) {
     rc = raw_hs_flush(r);
     if (rc != 0 || synod_handshake_state(r->hs) == SYNOD_HS_READY)
       break;
     Synod__V1__Frame *f;
-    int left = (int)(until - now_ms());
+    int left = (int)(until - raw_now_ms());
     rc = raw_frame(r, &f, left > 0 ? left : 0);
     if (rc != 0)
       break;
@@ -502,7 +313,7 @@ static void test_unauthenticated_send(void) {
   /* Straight after TLS, instead of Hello. */
   raw_t r;
   submit_frame_t m;
-  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a)), 0);
+  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a), 0), 0);
   submit_frame(&m, h.to.id, 1);
   CU_ASSERT_EQUAL(raw_send_frame(&r, &m.f), 0);
   expect_error_and_close(&r, SYNOD_EPROTO);
@@ -512,7 +323,7 @@ static void test_unauthenticated_send(void) {
   /* After a Hello, instead of Auth. */
   tuser_t mallory;
   tuser_make(&mallory, a, "mallory");
-  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a)), 0);
+  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a), 0), 0);
   synod_handshake_config_t cfg;
   memset(&cfg, 0, sizeof cfg);
   cfg.role = SYNOD__V1__ROLE__ROLE_CLIENT;
@@ -866,7 +677,7 @@ static void test_bad_frames(void) {
   relay_healthy(&h, "frame over max_frame_bytes");
 
   /* 4 GiB - 1 announced straight after TLS, instead of Hello. */
-  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a)), 0);
+  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a), 0), 0);
   const uint8_t huge[4] = {0xff, 0xff, 0xff, 0xff};
   CU_ASSERT_EQUAL(raw_write(&r, huge, sizeof huge), 0);
   expect_error_and_close(&r, SYNOD_ETOOBIG);
@@ -916,16 +727,18 @@ static void test_bad_frames(void) {
   CU_ASSERT_EQUAL(log_count(a, "ETRUNC"), before + 1);
 
   /* Garbage on plain TCP, where TLS is expected. */
-  CU_ASSERT_EQUAL_FATAL(raw_tcp(&r, fixture_relay_port(a)), 0);
+  CU_ASSERT_EQUAL_FATAL(raw_tcp(&r, fixture_relay_port(a), 0), 0);
   static const char junk[] = "GET / HTTP/1.1\r\nHost: relay\r\n\r\n"
                              "\x00\x01\x02\x03\xff\xfe\xfd garbage";
-  CU_ASSERT_EQUAL(raw_send_bytes(&r, (const uint8_t *)junk, sizeof junk), 0);
+  CU_ASSERT_EQUAL(raw_send_all(&r, (const uint8_t *)junk, sizeof junk,
+                               raw_now_ms() + RAW_SEND_MS),
+                  0);
   CU_ASSERT_EQUAL(raw_closed(&r, T_MS), 0);
   raw_free(&r);
   relay_healthy(&h, "garbage on TCP");
 
   /* Random bytes inside TLS, instead of a frame. */
-  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a)), 0);
+  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a), 0), 0);
   const uint8_t noise[] = {0x00, 0x00, 0x00, 0x08, 0x13, 0x37,
                            0xde, 0xad, 0xbe, 0xef, 0x99, 0x42};
   CU_ASSERT_EQUAL(raw_write(&r, noise, sizeof noise), 0);
@@ -1172,19 +985,19 @@ static void test_connection_limits(void) {
 
   /* Plain TCP that never speaks: closed after the handshake timeout. */
   raw_t r;
-  CU_ASSERT_EQUAL_FATAL(raw_tcp(&r, fixture_relay_port(a)), 0);
-  int64_t t0 = now_ms();
+  CU_ASSERT_EQUAL_FATAL(raw_tcp(&r, fixture_relay_port(a), 0), 0);
+  int64_t t0 = raw_now_ms();
   CU_ASSERT_EQUAL(raw_closed(&r, 3000), 0);
-  int64_t took = now_ms() - t0;
+  int64_t took = raw_now_ms() - t0;
   CU_ASSERT(took >= 250);
   CU_ASSERT(took <= 1200);
   raw_free(&r);
 
   /* TLS up but no Hello: told ETIMEDOUT, then closed. */
-  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a)), 0);
-  t0 = now_ms();
+  CU_ASSERT_EQUAL_FATAL(raw_tls(&r, fixture_relay_port(a), 0), 0);
+  t0 = raw_now_ms();
   expect_error_and_close(&r, SYNOD_ETIMEDOUT);
-  CU_ASSERT(now_ms() - t0 <= 1200);
+  CU_ASSERT(raw_now_ms() - t0 <= 1200);
   raw_free(&r);
 
   /* Three sessions fit; the fourth and fifth are refused. */
